@@ -1,1 +1,11 @@
-//! placeholder
+//! What every Omni service shares: configuration, telemetry, the gRPC server bootstrap, error
+//! mapping, database connection and migrations, the event plumbing, and a test kit.
+
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod events;
+pub mod grpc;
+pub mod telemetry;
+pub mod testkit;
