@@ -1,0 +1,283 @@
+//! Transactional outbox: events are rows written in the transaction that changes the state
+//! they describe, and a relay publishes them with publisher confirms. An event is therefore
+//! never published for a change that rolled back, nor lost after one that committed.
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    sea_query::{Expr, ExprTrait, LockBehavior, LockType},
+};
+use tokio::{sync::Notify, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    bus::{BusError, EventBus},
+    envelope::Envelope,
+    schema::outbox_event::{self, Column},
+};
+use crate::clock::{SharedClock, system_clock};
+
+/// Writes `envelope` to the outbox. Call it with the caller's open transaction, next to the
+/// state change; after the commit, poke [`OutboxRelay::notifier`] to publish without waiting
+/// for the poll interval.
+pub async fn enqueue<C: ConnectionTrait>(db: &C, envelope: &Envelope) -> Result<(), DbErr> {
+    enqueue_all(db, std::slice::from_ref(envelope)).await
+}
+
+/// [`enqueue`] for several events in one statement.
+pub async fn enqueue_all<C: ConnectionTrait>(db: &C, envelopes: &[Envelope]) -> Result<(), DbErr> {
+    if envelopes.is_empty() {
+        return Ok(());
+    }
+    let rows = envelopes.iter().map(|e| outbox_event::ActiveModel {
+        id: Set(e.id().to_owned()),
+        routing_key: Set(e.routing_key().to_owned()),
+        envelope: Set(e.to_json_string()),
+        created_at: Set(e.time()),
+        published_at: Set(None),
+        attempts: Set(0),
+        last_error: Set(None),
+    });
+    outbox_event::Entity::insert_many(rows)
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// What is waiting to be published, for the outbox-lag metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backlog {
+    pub unpublished: u64,
+    /// Age of the oldest unpublished event; zero when there is none.
+    pub oldest_age: chrono::Duration,
+}
+
+pub async fn backlog<C: ConnectionTrait>(db: &C, now: DateTime<Utc>) -> Result<Backlog, DbErr> {
+    let pending = || outbox_event::Entity::find().filter(Column::PublishedAt.is_null());
+    let unpublished = pending().count(db).await?;
+    let oldest = pending()
+        .order_by_asc(Column::CreatedAt)
+        .one(db)
+        .await?
+        .map_or(chrono::Duration::zero(), |row| {
+            (now - row.created_at).max(chrono::Duration::zero())
+        });
+    Ok(Backlog {
+        unpublished,
+        oldest_age: oldest,
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    /// The database is unreachable or refused the claim: retry later.
+    #[error("outbox database: {0}")]
+    Database(#[from] DbErr),
+    /// The bus did not confirm the batch; the rows are kept: retry later.
+    #[error("publishing the outbox batch: {0}")]
+    Publish(#[from] BusError),
+}
+
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// Rows claimed and published per transaction.
+    pub batch_size: u64,
+    /// Safety net for a missed poke (another replica's commit, a crash before the poke).
+    pub poll_interval: Duration,
+    /// How long published rows are kept (for audits and "was it sent?" questions).
+    pub retention: Duration,
+    /// How often published rows past retention are deleted.
+    pub cleanup_interval: Duration,
+    /// First pause after a failed batch; doubles per consecutive failure up to `max_backoff`.
+    pub min_backoff: Duration,
+    pub max_backoff: Duration,
+    pub clock: SharedClock,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 100,
+            poll_interval: Duration::from_secs(1),
+            retention: Duration::from_secs(7 * 24 * 3600),
+            cleanup_interval: Duration::from_secs(600),
+            min_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+            clock: system_clock(),
+        }
+    }
+}
+
+/// Publishes the outbox. Several relays may run on one PostgreSQL database: each claims its
+/// batch with `FOR UPDATE SKIP LOCKED`, so a row is published by one of them. On SQLite the
+/// lock clause is dropped by the query builder and exactly one relay must run (embedded mode).
+pub struct OutboxRelay {
+    db: DatabaseConnection,
+    bus: Arc<dyn EventBus>,
+    config: RelayConfig,
+    wake: Arc<Notify>,
+}
+
+impl OutboxRelay {
+    pub fn new(db: DatabaseConnection, bus: Arc<dyn EventBus>, config: RelayConfig) -> Self {
+        Self {
+            db,
+            bus,
+            config,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Poke it (`notify_one`) after committing a transaction that enqueued events.
+    pub fn notifier(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    pub fn spawn(self, shutdown: CancellationToken) -> JoinHandle<()> {
+        tokio::spawn(self.run(shutdown))
+    }
+
+    /// Publishes until `shutdown`; a batch in progress is finished (confirmed and marked)
+    /// before it returns.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut failures = 0u32;
+        let mut next_cleanup = tokio::time::Instant::now();
+        loop {
+            // Registered before draining, so a poke that arrives meanwhile is not lost.
+            let poked = self.wake.notified();
+            tokio::pin!(poked);
+            poked.as_mut().enable();
+
+            if let Err(e) = self.drain(&shutdown).await {
+                failures = failures.saturating_add(1);
+                let pause = self.backoff(failures);
+                tracing::warn!(error = %e, ?pause, failures, "outbox relay batch failed");
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => continue,
+                    () = shutdown.cancelled() => return,
+                }
+            }
+            failures = 0;
+            if shutdown.is_cancelled() {
+                return;
+            }
+            if tokio::time::Instant::now() >= next_cleanup {
+                next_cleanup = tokio::time::Instant::now() + self.config.cleanup_interval;
+                match self.delete_published().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(rows = n, "deleted published outbox rows"),
+                    Err(e) => tracing::warn!(error = %e, "outbox cleanup failed"),
+                }
+            }
+            tokio::select! {
+                () = &mut poked => {}
+                () = tokio::time::sleep(self.config.poll_interval) => {}
+                () = shutdown.cancelled() => return,
+            }
+        }
+    }
+
+    fn backoff(&self, failures: u32) -> Duration {
+        self.config
+            .min_backoff
+            .saturating_mul(1u32 << Ord::min(failures.saturating_sub(1), 16))
+            .min(self.config.max_backoff)
+    }
+
+    async fn drain(&self, shutdown: &CancellationToken) -> Result<(), RelayError> {
+        loop {
+            let published = self.publish_batch().await?;
+            if (published as u64) < self.config.batch_size || shutdown.is_cancelled() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Claims, publishes and marks one batch in one transaction; returns how many rows it
+    /// published. If publishing fails the rows stay unpublished, with the error recorded.
+    pub async fn publish_batch(&self) -> Result<usize, RelayError> {
+        let txn = self.db.begin().await?;
+        let rows = outbox_event::Entity::find()
+            .filter(Column::PublishedAt.is_null())
+            .order_by_asc(Column::CreatedAt)
+            .order_by_asc(Column::Id)
+            .limit(self.config.batch_size)
+            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+            .all(&txn)
+            .await?;
+        if rows.is_empty() {
+            txn.commit().await?;
+            return Ok(0);
+        }
+
+        let mut envelopes = Vec::with_capacity(rows.len());
+        let mut ids = Vec::with_capacity(rows.len());
+        for row in rows {
+            match Envelope::from_json(row.envelope.as_bytes()) {
+                Ok(e) => {
+                    envelopes.push(e);
+                    ids.push(row.id);
+                }
+                // Only `enqueue` writes here, so this is corruption: keep the row, say so loudly.
+                Err(e) => {
+                    tracing::error!(id = %row.id, error = %e, "unreadable outbox row left unpublished");
+                    record_failure(&txn, vec![row.id], &e.to_string()).await?;
+                }
+            }
+        }
+
+        match self.bus.publish(&envelopes).await {
+            Ok(()) => {
+                let now = self.config.clock.now();
+                outbox_event::Entity::update_many()
+                    .col_expr(Column::PublishedAt, Expr::value(now))
+                    .filter(Column::Id.is_in(ids))
+                    .exec(&txn)
+                    .await?;
+                txn.commit().await?;
+                Ok(envelopes.len())
+            }
+            Err(e) => {
+                record_failure(&txn, ids, &e.to_string()).await?;
+                txn.commit().await?;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Deletes rows published longer ago than the retention period.
+    pub async fn delete_published(&self) -> Result<u64, DbErr> {
+        let retention =
+            chrono::Duration::from_std(self.config.retention).unwrap_or(chrono::Duration::MAX);
+        let cutoff = self
+            .config
+            .clock
+            .now()
+            .checked_sub_signed(retention)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let result = outbox_event::Entity::delete_many()
+            .filter(Column::PublishedAt.is_not_null())
+            .filter(Column::PublishedAt.lt(cutoff))
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected)
+    }
+}
+
+async fn record_failure<C: ConnectionTrait>(
+    db: &C,
+    ids: Vec<String>,
+    error: &str,
+) -> Result<(), DbErr> {
+    outbox_event::Entity::update_many()
+        .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
+        .col_expr(Column::LastError, Expr::value(error.to_owned()))
+        .filter(Column::Id.is_in(ids))
+        .exec(db)
+        .await?;
+    Ok(())
+}
