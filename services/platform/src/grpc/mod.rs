@@ -5,4 +5,4 @@ pub mod server;
 pub mod status;
 
 pub use server::{GrpcServices, RunningServer, ServerError, serve, shutdown_signal};
-pub use status::{ApiError, FieldViolation};
+pub use status::{ApiError, FieldViolation, PreconditionViolation};

@@ -28,6 +28,14 @@ impl FieldViolation {
     }
 }
 
+/// One failed precondition: what kind, about what, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreconditionViolation {
+    pub kind: String,
+    pub subject: String,
+    pub description: String,
+}
+
 /// What the caller should do, not which call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApiError {
@@ -43,6 +51,15 @@ pub enum ApiError {
         reason: &'static str,
         message: String,
         metadata: Vec<(String, String)>,
+    },
+    /// Like `FailedPrecondition`, with one `google.rpc.PreconditionFailure` violation per thing
+    /// that failed (e.g. each line without stock: type `INSUFFICIENT_STOCK`, subject
+    /// `sku/<sku>/location/<id>`), so a client can tell the customer which line is short.
+    #[error("{message}")]
+    PreconditionFailures {
+        reason: &'static str,
+        message: String,
+        failures: Vec<PreconditionViolation>,
     },
     /// Lost a race or the same request is still in flight: retry.
     #[error("{message}")]
@@ -143,6 +160,17 @@ impl From<ApiError> for Status {
                 message,
                 error_info(reason, &metadata),
             ),
+            ApiError::PreconditionFailures {
+                reason,
+                message,
+                failures,
+            } => {
+                let mut details = error_info(reason, &[]);
+                for f in failures {
+                    details.add_precondition_failure_violation(f.kind, f.subject, f.description);
+                }
+                Status::with_error_details(Code::FailedPrecondition, message, details)
+            }
             ApiError::Aborted {
                 reason,
                 message,
@@ -171,6 +199,23 @@ impl From<ApiError> for Status {
 /// Reads the `ErrorInfo` reason of a status (for clients and tests).
 pub fn reason_of(status: &Status) -> Option<String> {
     status.get_details_error_info().map(|info| info.reason)
+}
+
+/// Reads the precondition failures of a status (for clients and tests).
+pub fn precondition_failures_of(status: &Status) -> Vec<PreconditionViolation> {
+    status
+        .get_details_precondition_failure()
+        .map(|pf| {
+            pf.violations
+                .into_iter()
+                .map(|v| PreconditionViolation {
+                    kind: v.r#type,
+                    subject: v.subject,
+                    description: v.description,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Reads the field violations of a status (for clients and tests).

@@ -1,0 +1,1048 @@
+//! Redis adapter of the reservation gate.
+//!
+//! ## Key layout (prefix `P`, e.g. `omni:inventory`; tests use a random one)
+//! | key | type | what |
+//! |---|---|---|
+//! | `P:stock:{<sku>}:<location>` | hash `on_hand`, `reserved`, `safety` | counters; `{sku}` is the cluster hash tag |
+//! | `P:res:<reservation id>` | hash `state`, `lines` (JSON), `fp`, `epoch`, `expires_at` (ms), `confirmed`, `created_at` (ms), `cap` (JSON) | one record per reservation; finished ones expire after [`TOMBSTONE_TTL`] |
+//! | `P:expiry` | sorted set, score = `expires_at` ms | unconfirmed holds, for the reaper |
+//! | `P:pending` | sorted set, score = `created_at` ms | PENDING holds, for the orphan reaper |
+//! | `P:cap:<location>:<YYYY-MM-DD>` | integer, TTL [`CAPACITY_TTL`] | orders taken that local day |
+//! | `P:epoch`, `P:rebuilding`, `P:rebuild-lock` | strings | the current epoch, the rebuild flag and its lock |
+//! | `P:avail` | pub/sub channel | every counter change as `{sku, location, on_hand, reserved, safety}` |
+//!
+//! ## Why each step is atomic
+//! Every operation that reads and then writes is one Lua script (`lua/*.lua`, each prefixed with
+//! `lua/common.lua`), run with EVALSHA and a fallback to loading it. Redis runs a script with no
+//! other command in between, so the availability check and the hold of all lines — and the
+//! capacity check and its increment, and the change notification — happen as one step, on any
+//! number of service replicas, without a distributed lock. A rejected reservation writes nothing.
+//!
+//! The scripts touch several keys whose names they derive from the prefix and the record, which
+//! standalone and Sentinel Redis allow. Cluster mode would need every key declared and in one
+//! slot: reservations would go line by line (per `{sku}`) with compensation. That is not built.
+//!
+//! The prefix must not contain glob characters (`*?[]`): the rebuild finds its keys with SCAN.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use futures::StreamExt;
+use omni_types::{LocationId, Quantity, ReservationId, Sku};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, Script};
+use serde::{Deserialize, Deserializer, Serialize};
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+use super::{
+    CAPACITY_TTL, CapacityClaim, ConvertOutcome, ConvertRequest, Epoch, FeedEvent, FeedStream,
+    GateError, GateStatus, HoldOutcome, HoldRecord, HoldRequest, HoldState, RebuildSnapshot,
+    ReservationGate, Shortfall, TOMBSTONE_TTL, fingerprint,
+};
+use crate::domain::{
+    CapacityDay, HeldLine, LineEffect, LineSelection, Reservation, ReservationLine,
+    ReservationStatus, StateError, StockLevel,
+};
+
+/// How to reach Redis and which part of it is ours.
+#[derive(Debug, Clone)]
+pub struct RedisGateConfig {
+    pub url: String,
+    pub prefix: String,
+    /// A reservation waits at most this long for Redis before the caller is told to retry; an
+    /// ambiguous outcome is then left to the reaper.
+    pub response_timeout: Duration,
+    pub connection_timeout: Duration,
+}
+
+impl RedisGateConfig {
+    pub fn new(url: impl Into<String>, prefix: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            prefix: prefix.into(),
+            response_timeout: Duration::from_secs(2),
+            connection_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// A script and the name its spans carry.
+struct GateScript {
+    name: &'static str,
+    script: Script,
+}
+
+struct Scripts {
+    reserve: GateScript,
+    lifecycle: GateScript,
+    settle: GateScript,
+    convert: GateScript,
+    counters: GateScript,
+    rebuild: GateScript,
+}
+
+macro_rules! gate_script {
+    ($name:literal) => {
+        GateScript {
+            name: $name,
+            script: Script::new(concat!(
+                include_str!("lua/common.lua"),
+                "\n",
+                include_str!(concat!("lua/", $name, ".lua"))
+            )),
+        }
+    };
+}
+
+impl Scripts {
+    fn load() -> Self {
+        Self {
+            reserve: gate_script!("reserve"),
+            lifecycle: gate_script!("lifecycle"),
+            settle: gate_script!("settle"),
+            convert: gate_script!("convert"),
+            counters: gate_script!("counters"),
+            rebuild: gate_script!("rebuild"),
+        }
+    }
+}
+
+/// The gate on Redis. Cheap to clone: the connection manager multiplexes one connection and
+/// reconnects by itself.
+#[derive(Clone)]
+pub struct RedisGate {
+    client: redis::Client,
+    conn: ConnectionManager,
+    prefix: Arc<str>,
+    scripts: Arc<Scripts>,
+}
+
+fn unavailable(err: redis::RedisError) -> GateError {
+    GateError::Unavailable(format!("redis: {err}"))
+}
+
+fn corrupt(what: impl std::fmt::Display) -> GateError {
+    GateError::Unavailable(format!("unexpected data in redis: {what}"))
+}
+
+fn millis(at: DateTime<Utc>) -> String {
+    at.timestamp_millis().to_string()
+}
+
+fn from_millis(ms: i64) -> Result<DateTime<Utc>, GateError> {
+    DateTime::from_timestamp_millis(ms).ok_or_else(|| corrupt(format!("timestamp {ms}")))
+}
+
+impl RedisGate {
+    pub async fn connect(config: RedisGateConfig) -> Result<Self, GateError> {
+        let client = redis::Client::open(config.url.as_str()).map_err(unavailable)?;
+        let manager_config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(config.response_timeout))
+            .set_connection_timeout(Some(config.connection_timeout));
+        let conn = client
+            .get_connection_manager_with_config(manager_config)
+            .await
+            .map_err(unavailable)?;
+        Ok(Self {
+            client,
+            conn,
+            prefix: config.prefix.into(),
+            scripts: Arc::new(Scripts::load()),
+        })
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    fn key(&self, suffix: impl std::fmt::Display) -> String {
+        format!("{}:{suffix}", self.prefix)
+    }
+
+    fn stock_key(&self, sku: &Sku, location: &LocationId) -> String {
+        self.key(format_args!("stock:{{{sku}}}:{location}"))
+    }
+
+    fn res_key(&self, id: &ReservationId) -> String {
+        self.key(format_args!("res:{id}"))
+    }
+
+    fn cap_key(&self, location: &LocationId, day: CapacityDay) -> String {
+        self.key(format_args!("cap:{location}:{day}"))
+    }
+
+    /// Runs one gate script under a span naming it, and sorts its answer into a reply or an error.
+    async fn run(&self, script: &GateScript, args: &[String]) -> Result<Reply, GateError> {
+        let span =
+            tracing::debug_span!("redis.script", script = script.name, prefix = %self.prefix);
+        self.run_inner(&script.script, args).instrument(span).await
+    }
+
+    async fn run_inner(&self, script: &Script, args: &[String]) -> Result<Reply, GateError> {
+        let mut invocation = script.prepare_invoke();
+        invocation.arg(&*self.prefix);
+        for arg in args {
+            invocation.arg(arg);
+        }
+        let mut conn = self.conn.clone();
+        let raw: String = invocation
+            .invoke_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        let reply: Reply =
+            serde_json::from_str(&raw).map_err(|e| corrupt(format!("{e}: {raw}")))?;
+        match reply.error() {
+            Some(err) => Err(err),
+            None => Ok(reply),
+        }
+    }
+
+    async fn lifecycle(
+        &self,
+        op: &str,
+        id: &ReservationId,
+        extra: Option<String>,
+    ) -> Result<(), GateError> {
+        let mut args = vec![op.to_owned(), id.to_string()];
+        args.extend(extra);
+        self.run(&self.scripts.lifecycle, &args).await.map(|_| ())
+    }
+
+    async fn settle(
+        &self,
+        op: &str,
+        id: &ReservationId,
+        selection: &LineSelection,
+        now: Option<DateTime<Utc>>,
+    ) -> Result<Vec<LineEffect>, GateError> {
+        let selection = match selection {
+            LineSelection::All => "all".to_owned(),
+            LineSelection::Lines(lines) => encode_lines(lines)?,
+        };
+        let now = now.map(millis).unwrap_or_default();
+        let reply = self
+            .run(
+                &self.scripts.settle,
+                &[op.to_owned(), id.to_string(), selection, now],
+            )
+            .await?;
+        reply
+            .effects
+            .into_iter()
+            .map(|e| {
+                Ok(LineEffect {
+                    sku: Sku::parse(e.sku).map_err(corrupt)?,
+                    location: LocationId::parse(e.location).map_err(corrupt)?,
+                    qty: e.qty,
+                })
+            })
+            .collect()
+    }
+
+    async fn counters(&self, args: Vec<String>) -> Result<StockLevel, GateError> {
+        let reply = self.run(&self.scripts.counters, &args).await?;
+        Ok(StockLevel::new(
+            reply.on_hand.unwrap_or_default(),
+            reply.reserved.unwrap_or_default(),
+            reply.safety.unwrap_or_default(),
+        ))
+    }
+
+    async fn zrange_ids(
+        &self,
+        set: &str,
+        max: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ReservationId>, GateError> {
+        let mut conn = self.conn.clone();
+        let ids: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+            .arg(self.key(set))
+            .arg("-inf")
+            .arg(max.timestamp_millis())
+            .arg("LIMIT")
+            .arg(0)
+            .arg(limit)
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        ids.iter()
+            .map(|id| ReservationId::parse(id).map_err(corrupt))
+            .collect()
+    }
+
+    /// Deletes every key under the prefix except the epoch, the flag and the lock that the
+    /// running rebuild owns.
+    async fn purge_contents(&self) -> Result<(), GateError> {
+        let keep = [
+            self.key("epoch"),
+            self.key("rebuilding"),
+            self.key("rebuild-lock"),
+        ];
+        let mut conn = self.conn.clone();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(format!("{}:*", self.prefix))
+                .arg("COUNT")
+                .arg(500)
+                .query_async(&mut conn)
+                .await
+                .map_err(unavailable)?;
+            let doomed: Vec<&String> = keys.iter().filter(|k| !keep.contains(k)).collect();
+            if !doomed.is_empty() {
+                let _: () = conn.del(doomed).await.map_err(unavailable)?;
+            }
+            if next == 0 {
+                return Ok(());
+            }
+            cursor = next;
+        }
+    }
+
+    fn write_record(
+        &self,
+        pipe: &mut redis::Pipeline,
+        record: &HoldRecord,
+    ) -> Result<(), GateError> {
+        let r = &record.reservation;
+        let id = r.id.to_string();
+        let key = self.res_key(&r.id);
+        let lines: Vec<LineWire> = r
+            .lines
+            .iter()
+            .map(|l| LineWire {
+                s: l.line.sku.to_string(),
+                l: l.line.location.to_string(),
+                q: l.line.qty.get(),
+                c: l.committed,
+                r: l.released,
+            })
+            .collect();
+        let cap: Vec<CapWire> = record
+            .capacity
+            .iter()
+            .map(|(l, d)| CapWire {
+                l: l.to_string(),
+                d: d.to_string(),
+            })
+            .collect();
+        let state = match record.state {
+            HoldState::Pending => "PENDING",
+            HoldState::Durable => "DURABLE",
+            HoldState::Finished(status) => status.as_str(),
+        };
+        pipe.hset_multiple(
+            &key,
+            &[
+                ("state", state.to_owned()),
+                ("lines", to_json(&lines)?),
+                ("fp", fingerprint(&r.requested_lines())),
+                ("epoch", record.epoch.to_string()),
+                ("confirmed", if r.confirmed { "1" } else { "0" }.to_owned()),
+                ("created_at", millis(record.created_at)),
+                ("cap", to_json(&cap)?),
+            ],
+        )
+        .ignore();
+        match record.state {
+            HoldState::Finished(_) => {
+                pipe.expire(&key, TOMBSTONE_TTL.as_secs() as i64).ignore();
+            }
+            HoldState::Pending | HoldState::Durable => {
+                if let Some(at) = r.expires_at {
+                    pipe.hset(&key, "expires_at", millis(at)).ignore();
+                    pipe.zadd(self.key("expiry"), &id, at.timestamp_millis())
+                        .ignore();
+                }
+                if record.state == HoldState::Pending {
+                    pipe.zadd(
+                        self.key("pending"),
+                        &id,
+                        record.created_at.timestamp_millis(),
+                    )
+                    .ignore();
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<String, GateError> {
+    serde_json::to_string(value).map_err(corrupt)
+}
+
+fn encode_lines(lines: &[ReservationLine]) -> Result<String, GateError> {
+    let wire: Vec<RequestLineWire> = lines
+        .iter()
+        .map(|l| RequestLineWire {
+            s: l.sku.as_str(),
+            l: l.location.as_str(),
+            q: l.qty.get(),
+        })
+        .collect();
+    to_json(&wire)
+}
+
+fn encode_claims(claims: &[CapacityClaim]) -> Result<String, GateError> {
+    // One unit per location and day, however many claims name it.
+    let mut wire: Vec<ClaimWire> = Vec::with_capacity(claims.len());
+    for c in claims {
+        let day = c.day.to_string();
+        if !wire
+            .iter()
+            .any(|w| w.l == c.location.as_str() && w.d == day)
+        {
+            wire.push(ClaimWire {
+                l: c.location.as_str(),
+                d: day,
+                limit: c.daily_limit,
+            });
+        }
+    }
+    to_json(&wire)
+}
+
+#[derive(Serialize)]
+struct RequestLineWire<'a> {
+    s: &'a str,
+    l: &'a str,
+    q: u32,
+}
+
+#[derive(Serialize)]
+struct ClaimWire<'a> {
+    l: &'a str,
+    d: String,
+    limit: u32,
+}
+
+#[derive(Serialize, Deserialize)]
+struct LineWire {
+    s: String,
+    l: String,
+    q: u32,
+    c: u32,
+    r: u32,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CapWire {
+    l: String,
+    d: String,
+}
+
+#[derive(Deserialize)]
+struct ShortWire {
+    sku: String,
+    location: String,
+    requested: u32,
+    available: i64,
+}
+
+#[derive(Deserialize)]
+struct EffectWire {
+    sku: String,
+    location: String,
+    qty: u32,
+}
+
+#[derive(Deserialize)]
+struct ChangeWire {
+    #[serde(default)]
+    gap: bool,
+    #[serde(default)]
+    sku: String,
+    #[serde(default)]
+    location: String,
+    #[serde(default)]
+    on_hand: i64,
+    #[serde(default)]
+    reserved: i64,
+    #[serde(default)]
+    safety: i64,
+}
+
+/// Lua's cjson writes an empty table as `{}`; a list field accepts that as empty.
+fn lua_list<'de, D, T>(de: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrEmpty<T> {
+        List(Vec<T>),
+        Empty(serde::de::IgnoredAny),
+    }
+    Ok(match ListOrEmpty::deserialize(de)? {
+        ListOrEmpty::List(v) => v,
+        ListOrEmpty::Empty(_) => Vec::new(),
+    })
+}
+
+/// Every script answers with one JSON object; the fields present say which answer it is.
+#[derive(Deserialize, Default)]
+struct Reply {
+    ok: Option<bool>,
+    err: Option<String>,
+    reason: Option<String>,
+    current: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    at: Option<i64>,
+    sku: Option<String>,
+    location: Option<String>,
+    requested: Option<u32>,
+    remaining: Option<u32>,
+    dup: Option<String>,
+    same: Option<bool>,
+    #[serde(default, deserialize_with = "lua_list")]
+    short: Vec<ShortWire>,
+    #[serde(default, deserialize_with = "lua_list")]
+    full: Vec<String>,
+    #[serde(default, deserialize_with = "lua_list")]
+    effects: Vec<EffectWire>,
+    on_hand: Option<i64>,
+    reserved: Option<i64>,
+    safety: Option<i64>,
+    status: Option<String>,
+    epoch: Option<String>,
+}
+
+impl Reply {
+    fn error(&self) -> Option<GateError> {
+        let err = self.err.as_deref()?;
+        let status = |s: &Option<String>| {
+            s.as_deref()
+                .and_then(ReservationStatus::parse)
+                .ok_or_else(|| corrupt(format!("status {s:?}")))
+        };
+        let key = || -> Result<(Sku, LocationId), GateError> {
+            Ok((
+                Sku::parse(self.sku.clone().unwrap_or_default()).map_err(corrupt)?,
+                LocationId::parse(self.location.clone().unwrap_or_default()).map_err(corrupt)?,
+            ))
+        };
+        let mapped = match err {
+            "not_found" => Ok(GateError::NotFound),
+            "unavailable" => Ok(GateError::Unavailable(
+                self.reason.clone().unwrap_or_else(|| "unknown".into()),
+            )),
+            "epoch" => Ok(GateError::EpochMismatch {
+                current: self.current.as_deref().and_then(|c| c.parse().ok()),
+            }),
+            "durable" => Ok(StateError::Durable.into()),
+            "confirmed" => Ok(StateError::Confirmed.into()),
+            "not_due" => from_millis(self.at.unwrap_or_default())
+                .map(|expires_at| StateError::NotDue { expires_at }.into()),
+            "transition" => status(&self.from).and_then(|from| {
+                status(&self.to).map(|to| StateError::InvalidTransition { from, to }.into())
+            }),
+            "unknown_line" => {
+                key().map(|(sku, location)| StateError::UnknownLine { sku, location }.into())
+            }
+            "exceeds" => key().map(|(sku, location)| {
+                StateError::ExceedsRemaining {
+                    sku,
+                    location,
+                    requested: self.requested.unwrap_or_default(),
+                    remaining: self.remaining.unwrap_or_default(),
+                }
+                .into()
+            }),
+            other => Err(corrupt(format!("script error {other}"))),
+        };
+        Some(mapped.unwrap_or_else(|e| e))
+    }
+
+    fn duplicate(&self) -> Result<Option<(HoldState, bool)>, GateError> {
+        let Some(state) = self.dup.as_deref() else {
+            return Ok(None);
+        };
+        Ok(Some((parse_state(state)?, self.same.unwrap_or(false))))
+    }
+
+    fn full_locations(&self) -> Result<Vec<LocationId>, GateError> {
+        self.full
+            .iter()
+            .map(|l| LocationId::parse(l.clone()).map_err(corrupt))
+            .collect()
+    }
+}
+
+fn parse_state(state: &str) -> Result<HoldState, GateError> {
+    match state {
+        "PENDING" => Ok(HoldState::Pending),
+        "DURABLE" => Ok(HoldState::Durable),
+        other => ReservationStatus::parse(other)
+            .filter(|s| *s != ReservationStatus::Held)
+            .map(HoldState::Finished)
+            .ok_or_else(|| corrupt(format!("state {other}"))),
+    }
+}
+
+fn parse_record(
+    id: &ReservationId,
+    fields: HashMap<String, String>,
+) -> Result<HoldRecord, GateError> {
+    let field = |name: &str| {
+        fields
+            .get(name)
+            .ok_or_else(|| corrupt(format!("record {id} lacks {name}")))
+    };
+    let number =
+        |name: &str| -> Result<i64, GateError> { field(name)?.parse::<i64>().map_err(corrupt) };
+    let state = parse_state(field("state")?)?;
+    let lines: Vec<LineWire> = serde_json::from_str(field("lines")?).map_err(corrupt)?;
+    let lines = lines
+        .into_iter()
+        .map(|l| {
+            Ok(HeldLine {
+                line: ReservationLine::new(
+                    Sku::parse(l.s).map_err(corrupt)?,
+                    LocationId::parse(l.l).map_err(corrupt)?,
+                    Quantity::parse(i64::from(l.q)).map_err(corrupt)?,
+                ),
+                committed: l.c,
+                released: l.r,
+            })
+        })
+        .collect::<Result<Vec<_>, GateError>>()?;
+    let cap: Vec<CapWire> = match fields.get("cap").map(String::as_str) {
+        None | Some("{}") => Vec::new(),
+        Some(raw) => serde_json::from_str(raw).map_err(corrupt)?,
+    };
+    let capacity = cap
+        .into_iter()
+        .map(|c| {
+            let day = NaiveDate::parse_from_str(&c.d, "%Y-%m-%d").map_err(corrupt)?;
+            Ok((LocationId::parse(c.l).map_err(corrupt)?, CapacityDay(day)))
+        })
+        .collect::<Result<Vec<_>, GateError>>()?;
+    let expires_at = match fields.get("expires_at") {
+        Some(ms) => Some(from_millis(ms.parse().map_err(corrupt)?)?),
+        None => None,
+    };
+    let status = match state {
+        HoldState::Finished(status) => status,
+        HoldState::Pending | HoldState::Durable => ReservationStatus::Held,
+    };
+    Ok(HoldRecord {
+        reservation: Reservation {
+            id: id.clone(),
+            lines,
+            status,
+            expires_at,
+            confirmed: field("confirmed")? == "1",
+        },
+        state,
+        epoch: number("epoch")?.try_into().map_err(corrupt)?,
+        created_at: from_millis(number("created_at")?)?,
+        capacity,
+    })
+}
+
+fn decode_change(payload: &str) -> Option<FeedEvent> {
+    let wire: ChangeWire = match serde_json::from_str(payload) {
+        Ok(wire) => wire,
+        Err(err) => {
+            tracing::warn!(%err, payload, "ignoring an unreadable availability message");
+            return None;
+        }
+    };
+    if wire.gap {
+        return Some(FeedEvent::Gap);
+    }
+    match (Sku::parse(wire.sku), LocationId::parse(wire.location)) {
+        (Ok(sku), Ok(location)) => Some(FeedEvent::Change(super::AvailabilityChange {
+            sku,
+            location,
+            level: StockLevel::new(wire.on_hand, wire.reserved, wire.safety),
+        })),
+        _ => {
+            tracing::warn!(payload, "ignoring an availability message with a bad key");
+            None
+        }
+    }
+}
+
+/// Forwards pub/sub messages until the receiver is dropped. After a lost connection it
+/// resubscribes and then sends `Gap`, so the consumer re-snapshots only once it will see every
+/// change that follows.
+async fn forward_changes(
+    client: redis::Client,
+    channel: String,
+    mut pubsub: redis::aio::PubSub,
+    tx: mpsc::Sender<FeedEvent>,
+) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let mut messages = pubsub.into_on_message();
+        loop {
+            tokio::select! {
+                _ = tx.closed() => return,
+                msg = messages.next() => match msg {
+                    Some(msg) => {
+                        let Ok(payload) = msg.get_payload::<String>() else { continue };
+                        if let Some(event) = decode_change(&payload)
+                            && tx.send(event).await.is_err()
+                        {
+                            return;
+                        }
+                    }
+                    None => break,
+                },
+            }
+        }
+        tracing::warn!(channel, "availability subscription lost; resubscribing");
+        pubsub = loop {
+            tokio::select! {
+                _ = tx.closed() => return,
+                // Backoff between reconnect attempts, not synchronisation.
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+            match client.get_async_pubsub().await {
+                Ok(mut fresh) => match fresh.subscribe(&channel).await {
+                    Ok(()) => break fresh,
+                    Err(err) => tracing::warn!(%err, "resubscribe failed"),
+                },
+                Err(err) => tracing::warn!(%err, "reconnect for availability failed"),
+            }
+        };
+        backoff = Duration::from_millis(100);
+        if tx.send(FeedEvent::Gap).await.is_err() {
+            return;
+        }
+    }
+}
+
+#[async_trait]
+impl ReservationGate for RedisGate {
+    async fn reserve(&self, request: HoldRequest) -> Result<HoldOutcome, GateError> {
+        let span = tracing::debug_span!("gate.reserve", reservation = %request.id, lines = request.lines.len());
+        async {
+            let args = [
+                request.id.to_string(),
+                request.epoch.to_string(),
+                millis(request.now),
+                request.expires_at.map(millis).unwrap_or_default(),
+                encode_lines(&request.lines)?,
+                encode_claims(&request.capacity)?,
+                CAPACITY_TTL.as_secs().to_string(),
+            ];
+            let reply = self.run(&self.scripts.reserve, &args).await?;
+            if let Some((state, same_lines)) = reply.duplicate()? {
+                return Ok(HoldOutcome::Duplicate { state, same_lines });
+            }
+            if !reply.short.is_empty() {
+                let shortfalls = reply
+                    .short
+                    .iter()
+                    .map(|s| {
+                        Ok(Shortfall {
+                            sku: Sku::parse(s.sku.clone()).map_err(corrupt)?,
+                            location: LocationId::parse(s.location.clone()).map_err(corrupt)?,
+                            requested: s.requested,
+                            available: s.available,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, GateError>>()?;
+                return Ok(HoldOutcome::Insufficient(shortfalls));
+            }
+            if !reply.full.is_empty() {
+                return Ok(HoldOutcome::CapacityExhausted(reply.full_locations()?));
+            }
+            match reply.ok {
+                Some(true) => Ok(HoldOutcome::Held),
+                _ => Err(corrupt("reserve answered neither held nor refused")),
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn mark_durable(&self, id: &ReservationId) -> Result<(), GateError> {
+        self.lifecycle("durable", id, None).await
+    }
+
+    async fn undo(&self, id: &ReservationId) -> Result<(), GateError> {
+        self.lifecycle("undo", id, None).await
+    }
+
+    async fn confirm(&self, id: &ReservationId) -> Result<(), GateError> {
+        self.lifecycle("confirm", id, None).await
+    }
+
+    async fn extend(&self, id: &ReservationId, expires_at: DateTime<Utc>) -> Result<(), GateError> {
+        self.lifecycle("extend", id, Some(millis(expires_at))).await
+    }
+
+    async fn commit(
+        &self,
+        id: &ReservationId,
+        lines: &LineSelection,
+    ) -> Result<Vec<LineEffect>, GateError> {
+        self.settle("commit", id, lines, None).await
+    }
+
+    async fn release(
+        &self,
+        id: &ReservationId,
+        lines: &LineSelection,
+    ) -> Result<Vec<LineEffect>, GateError> {
+        self.settle("release", id, lines, None).await
+    }
+
+    async fn expire(
+        &self,
+        id: &ReservationId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<LineEffect>, GateError> {
+        self.settle("expire", id, &LineSelection::All, Some(now))
+            .await
+    }
+
+    async fn convert(&self, request: ConvertRequest) -> Result<ConvertOutcome, GateError> {
+        let args = [
+            request.hold_id.to_string(),
+            request.order_id.to_string(),
+            request.epoch.to_string(),
+            millis(request.now),
+            request.expires_at.map(millis).unwrap_or_default(),
+            encode_claims(&request.capacity)?,
+            CAPACITY_TTL.as_secs().to_string(),
+        ];
+        let reply = self.run(&self.scripts.convert, &args).await?;
+        if let Some((state, same_lines)) = reply.duplicate()? {
+            return Ok(ConvertOutcome::Duplicate { state, same_lines });
+        }
+        if !reply.full.is_empty() {
+            return Ok(ConvertOutcome::CapacityExhausted(reply.full_locations()?));
+        }
+        Ok(ConvertOutcome::Converted)
+    }
+
+    async fn apply_on_hand(
+        &self,
+        sku: &Sku,
+        location: &LocationId,
+        delta: i64,
+    ) -> Result<StockLevel, GateError> {
+        self.counters(vec![
+            "add".into(),
+            sku.to_string(),
+            location.to_string(),
+            delta.to_string(),
+        ])
+        .await
+    }
+
+    async fn set_counters(
+        &self,
+        sku: &Sku,
+        location: &LocationId,
+        on_hand: i64,
+        safety: i64,
+    ) -> Result<StockLevel, GateError> {
+        self.counters(vec![
+            "set".into(),
+            sku.to_string(),
+            location.to_string(),
+            on_hand.to_string(),
+            safety.to_string(),
+        ])
+        .await
+    }
+
+    async fn set_safety(
+        &self,
+        sku: &Sku,
+        location: &LocationId,
+        safety: i64,
+    ) -> Result<StockLevel, GateError> {
+        self.counters(vec![
+            "safety".into(),
+            sku.to_string(),
+            location.to_string(),
+            safety.to_string(),
+        ])
+        .await
+    }
+
+    async fn levels(&self, keys: &[(Sku, LocationId)]) -> Result<Vec<StockLevel>, GateError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for (sku, location) in keys {
+            pipe.cmd("HMGET")
+                .arg(self.stock_key(sku, location))
+                .arg("on_hand")
+                .arg("reserved")
+                .arg("safety");
+        }
+        let mut conn = self.conn.clone();
+        let rows: Vec<(Option<i64>, Option<i64>, Option<i64>)> =
+            pipe.query_async(&mut conn).await.map_err(unavailable)?;
+        Ok(rows
+            .into_iter()
+            .map(|(o, r, s)| StockLevel::new(o.unwrap_or(0), r.unwrap_or(0), s.unwrap_or(0)))
+            .collect())
+    }
+
+    async fn capacity_used(
+        &self,
+        location: &LocationId,
+        day: CapacityDay,
+    ) -> Result<u32, GateError> {
+        let mut conn = self.conn.clone();
+        let used: Option<u32> = conn
+            .get(self.cap_key(location, day))
+            .await
+            .map_err(unavailable)?;
+        Ok(used.unwrap_or(0))
+    }
+
+    async fn get(&self, id: &ReservationId) -> Result<Option<HoldRecord>, GateError> {
+        let mut conn = self.conn.clone();
+        let fields: HashMap<String, String> =
+            conn.hgetall(self.res_key(id)).await.map_err(unavailable)?;
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        parse_record(id, fields).map(Some)
+    }
+
+    async fn due_for_expiry(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ReservationId>, GateError> {
+        self.zrange_ids("expiry", now, limit).await
+    }
+
+    async fn pending_older_than(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ReservationId>, GateError> {
+        self.zrange_ids("pending", before, limit).await
+    }
+
+    async fn status(&self) -> Result<GateStatus, GateError> {
+        let reply = self
+            .run(&self.scripts.rebuild, &["status".into(), String::new()])
+            .await?;
+        match reply.status.as_deref() {
+            Some("rebuilding") => Ok(GateStatus::Rebuilding),
+            Some("missing") => Ok(GateStatus::Missing),
+            Some("ready") => reply
+                .epoch
+                .as_deref()
+                .and_then(|e| e.parse().ok())
+                .map(|epoch| GateStatus::Ready { epoch })
+                .ok_or_else(|| corrupt(format!("epoch {:?}", reply.epoch))),
+            other => Err(corrupt(format!("status {other:?}"))),
+        }
+    }
+
+    async fn begin_rebuild(&self, epoch: Epoch, lock_ttl: Duration) -> Result<bool, GateError> {
+        let reply = self
+            .run(
+                &self.scripts.rebuild,
+                &[
+                    "begin".into(),
+                    epoch.to_string(),
+                    lock_ttl.as_millis().to_string(),
+                ],
+            )
+            .await?;
+        Ok(reply.ok == Some(true))
+    }
+
+    async fn load(&self, snapshot: RebuildSnapshot) -> Result<(), GateError> {
+        let span = tracing::info_span!(
+            "gate.load",
+            epoch = snapshot.epoch,
+            levels = snapshot.levels.len(),
+            holds = snapshot.holds.len()
+        );
+        async {
+            self.run(
+                &self.scripts.rebuild,
+                &["check".into(), snapshot.epoch.to_string()],
+            )
+            .await?;
+            // Not atomic, and need not be: every write is refused while the rebuilding flag is up.
+            self.purge_contents().await?;
+            const BATCH: usize = 500;
+            for chunk in snapshot.levels.chunks(BATCH) {
+                let mut pipe = redis::pipe();
+                for (sku, location, level) in chunk {
+                    pipe.hset_multiple(
+                        self.stock_key(sku, location),
+                        &[
+                            ("on_hand", level.on_hand),
+                            ("reserved", level.reserved),
+                            ("safety", level.safety_stock),
+                        ],
+                    )
+                    .ignore();
+                }
+                let _: () = pipe
+                    .query_async(&mut self.conn.clone())
+                    .await
+                    .map_err(unavailable)?;
+            }
+            for chunk in snapshot.holds.chunks(BATCH) {
+                let mut pipe = redis::pipe();
+                for record in chunk {
+                    self.write_record(&mut pipe, record)?;
+                }
+                let _: () = pipe
+                    .query_async(&mut self.conn.clone())
+                    .await
+                    .map_err(unavailable)?;
+            }
+            for chunk in snapshot.capacity.chunks(BATCH) {
+                let mut pipe = redis::pipe();
+                for (location, day, used) in chunk {
+                    pipe.set_ex(self.cap_key(location, *day), *used, CAPACITY_TTL.as_secs())
+                        .ignore();
+                }
+                let _: () = pipe
+                    .query_async(&mut self.conn.clone())
+                    .await
+                    .map_err(unavailable)?;
+            }
+            Ok(())
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn finish_rebuild(&self, epoch: Epoch) -> Result<(), GateError> {
+        self.run(&self.scripts.rebuild, &["finish".into(), epoch.to_string()])
+            .await
+            .map(|_| ())
+    }
+
+    async fn subscribe(&self) -> Result<FeedStream, GateError> {
+        let channel = self.key("avail");
+        let mut pubsub = self.client.get_async_pubsub().await.map_err(unavailable)?;
+        pubsub.subscribe(&channel).await.map_err(unavailable)?;
+        let (tx, rx) = mpsc::channel(1024);
+        tokio::spawn(forward_changes(self.client.clone(), channel, pubsub, tx));
+        Ok(Box::pin(futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|event| (event, rx))
+        })))
+    }
+}

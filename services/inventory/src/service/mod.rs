@@ -1,0 +1,122 @@
+//! The inventory use cases: each one orders its writes between the gate (Redis or in-process)
+//! and PostgreSQL as ARCHITECTURE §3 prescribes, so a crash between the two leaves the gate
+//! showing less than the truth, never more.
+
+mod error;
+mod locations;
+mod rebuild;
+mod reserve;
+mod settle;
+
+pub use settle::ReapReport;
+mod stock;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use omni_platform::clock::SharedClock;
+use omni_types::LocationId;
+use tokio::sync::{Notify, RwLock};
+
+use crate::domain::Location;
+use crate::reservations::{Epoch, GateStatus, ReservationGate};
+use crate::store::Store;
+
+pub use error::InventoryError;
+pub use rebuild::RebuildReport;
+pub use reserve::{ReserveCommand, ReserveReply};
+pub use stock::{Adjustment, AvailabilityQuery, AvailabilityReply, LocationAvailability};
+
+/// Settings the use cases need (a subset of the service configuration).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// A PENDING hold older than this with no PostgreSQL row is an orphan; a rebuild waits this
+    /// long for in-flight writes.
+    pub hold_grace: Duration,
+    /// TTL of a reservation whose request gave none (an order's until it is confirmed).
+    pub default_ttl: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            hold_grace: Duration::from_secs(10),
+            default_ttl: Duration::from_secs(120),
+        }
+    }
+}
+
+/// The inventory service's core, shared by the gRPC handlers, the consumers and the jobs.
+pub struct Inventory {
+    store: Store,
+    gate: Arc<dyn ReservationGate>,
+    clock: SharedClock,
+    settings: Settings,
+    /// Locations change rarely and are read on every reservation; refreshed on every upsert.
+    locations: RwLock<HashMap<LocationId, Location>>,
+    /// Poked after a commit that wrote outbox rows, so the relay publishes without waiting.
+    outbox: Arc<Notify>,
+    /// Poked when the gate has no epoch, so the rebuild job starts at once.
+    rebuild_needed: Arc<Notify>,
+}
+
+impl Inventory {
+    pub fn new(
+        store: Store,
+        gate: Arc<dyn ReservationGate>,
+        clock: SharedClock,
+        settings: Settings,
+        outbox: Arc<Notify>,
+    ) -> Self {
+        Self {
+            store,
+            gate,
+            clock,
+            settings,
+            locations: RwLock::new(HashMap::new()),
+            outbox,
+            rebuild_needed: Arc::new(Notify::new()),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn gate(&self) -> &Arc<dyn ReservationGate> {
+        &self.gate
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn rebuild_signal(&self) -> Arc<Notify> {
+        self.rebuild_needed.clone()
+    }
+
+    pub(crate) fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
+    pub(crate) fn events_written(&self) {
+        self.outbox.notify_one();
+    }
+
+    /// The gate's epoch, or UNAVAILABLE (and a rebuild kicked off) when it has none.
+    pub(crate) async fn ready_epoch(&self) -> Result<Epoch, InventoryError> {
+        match self.gate.status().await? {
+            GateStatus::Ready { epoch } => Ok(epoch),
+            GateStatus::Missing => {
+                self.rebuild_needed.notify_one();
+                Err(InventoryError::Unavailable(
+                    "stock counters are being rebuilt; retry shortly".to_owned(),
+                ))
+            }
+            GateStatus::Rebuilding => Err(InventoryError::Unavailable(
+                "stock counters are being rebuilt; retry shortly".to_owned(),
+            )),
+        }
+    }
+}

@@ -1,0 +1,331 @@
+//! Stock movements (POS, WMS, counts), safety stock, and availability.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use omni_types::{ChannelId, LocationId, Quantity, ReservationId, Sku};
+
+use super::{Inventory, InventoryError};
+use crate::domain::{
+    FieldViolation, HeldLine, InvalidRequest, Location, Movement, ReservationLine, StockLevel,
+    apply, local_date, unservable_reservations,
+};
+use crate::events::outgoing::{self, Cause};
+use crate::store::{AppliedMovement, MovementRequest, Store};
+
+/// One stock movement as a caller asks for it.
+pub type Adjustment = MovementRequest;
+
+/// Lines per AdjustStock batch: a till receipt or a delivery note, not a full inventory load.
+pub const MAX_ADJUSTMENTS: usize = 500;
+pub const MAX_AVAILABILITY_SKUS: usize = 500;
+pub const MAX_AVAILABILITY_LOCATIONS: usize = 1_000;
+
+#[derive(Debug, Clone)]
+pub struct AvailabilityQuery {
+    pub skus: Vec<Sku>,
+    /// Empty = every active location (in the channel's pool, when a channel is given).
+    pub locations: Vec<LocationId>,
+    pub channel: Option<ChannelId>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LocationAvailability {
+    pub location: Location,
+    pub used_today: u32,
+    pub local_date: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct AvailabilityReply {
+    /// Ordered by sku, then location.
+    pub levels: Vec<(Sku, LocationId, StockLevel)>,
+    pub capacities: Vec<LocationAvailability>,
+}
+
+impl Inventory {
+    /// Applies a batch of movements as the physical truth, in one database transaction. What
+    /// lowers sellable stock reaches the gate before the database; what raises it, after (§3).
+    /// A movement that takes `on_hand` below `reserved` publishes `inventory.stock.shortage`.
+    pub async fn adjust(
+        &self,
+        adjustments: Vec<Adjustment>,
+    ) -> Result<Vec<AppliedMovement>, InventoryError> {
+        if adjustments.is_empty() || adjustments.len() > MAX_ADJUSTMENTS {
+            return Err(InvalidRequest(vec![FieldViolation {
+                field: "adjustments".to_owned(),
+                description: format!(
+                    "must have 1 to {MAX_ADJUSTMENTS} adjustments, got {}",
+                    adjustments.len()
+                ),
+            }])
+            .into());
+        }
+        let mut violations = Vec::new();
+        let mut keys = BTreeSet::new();
+        for (i, a) in adjustments.iter().enumerate() {
+            if self.location(&a.location).await?.is_none() {
+                violations.push(FieldViolation {
+                    field: format!("adjustments[{i}].location_id"),
+                    description: format!("location {} does not exist", a.location),
+                });
+            }
+            if !keys.insert(a.idempotency_key.clone()) {
+                violations.push(FieldViolation {
+                    field: format!("adjustments[{i}].idempotency_key"),
+                    description: "is used twice in this batch".to_owned(),
+                });
+            }
+        }
+        if !violations.is_empty() {
+            return Err(InvalidRequest(violations).into());
+        }
+        self.ready_epoch().await?;
+        let now = self.now();
+        let txn = self.store.begin().await?;
+        let mut applied = Vec::with_capacity(adjustments.len());
+        let mut raise_after_commit = Vec::new();
+        let mut events = Vec::new();
+        for a in &adjustments {
+            if let Some((delta, on_hand_after)) =
+                Store::replayed_movement(&txn, &a.idempotency_key).await?
+            {
+                let level = Store::lock_level(&txn, &a.sku, &a.location, now).await?;
+                applied.push(AppliedMovement {
+                    sku: a.sku.clone(),
+                    location: a.location.clone(),
+                    delta,
+                    level: StockLevel::new(on_hand_after, level.reserved, level.safety_stock),
+                    replayed: true,
+                    held: Vec::new(),
+                });
+                continue;
+            }
+            let current = Store::lock_level(&txn, &a.sku, &a.location, now).await?;
+            let delta = apply(&current, &a.movement);
+            if delta < 0 {
+                self.gate.apply_on_hand(&a.sku, &a.location, delta).await?;
+            }
+            let movement = Store::record_movement(&txn, a, &current, now).await?;
+            if delta > 0 {
+                raise_after_commit.push((a.sku.clone(), a.location.clone(), delta));
+            }
+            events.push(outgoing::stock_changed(
+                &a.sku,
+                &a.location,
+                &movement.level,
+                Cause::Movement,
+                now,
+            ));
+            if movement.level.on_hand < movement.level.reserved {
+                events.push(shortage_event(&movement, now));
+            }
+            applied.push(movement);
+        }
+        Store::commit_with_events(txn, &events).await?;
+        self.events_written();
+        for (sku, location, delta) in raise_after_commit {
+            if let Err(error) = self.gate.apply_on_hand(&sku, &location, delta).await {
+                // The gate shows less than the truth until the reconciler repairs it.
+                tracing::warn!(%sku, %location, delta, %error, "gate raise failed after commit");
+            }
+        }
+        Ok(applied)
+    }
+
+    /// Sets the units kept back from channels at a (sku, location).
+    pub async fn set_safety_stock(
+        &self,
+        sku: &Sku,
+        location: &LocationId,
+        safety: i64,
+    ) -> Result<StockLevel, InventoryError> {
+        if !(0..=i64::from(Quantity::MAX) * 100).contains(&safety) {
+            return Err(InvalidRequest(vec![FieldViolation {
+                field: "safety_stock".to_owned(),
+                description: format!("must be between 0 and 10000000, got {safety}"),
+            }])
+            .into());
+        }
+        if self.location(location).await?.is_none() {
+            return Err(InventoryError::UnknownLocation {
+                field: "location_id".to_owned(),
+                id: location.to_string(),
+            });
+        }
+        self.ready_epoch().await?;
+        let now = self.now();
+        let before = self
+            .store
+            .levels(&[(sku.clone(), location.clone())])
+            .await?;
+        let raising_safety = before.first().is_none_or(|l| safety > l.safety_stock);
+        if raising_safety {
+            self.gate.set_safety(sku, location, safety).await?;
+        }
+        let level = self
+            .store
+            .set_safety_stock(sku, location, safety, |level| {
+                vec![outgoing::stock_changed(
+                    sku,
+                    location,
+                    level,
+                    Cause::SafetyStock,
+                    now,
+                )]
+            })
+            .await?;
+        self.events_written();
+        if !raising_safety && let Err(error) = self.gate.set_safety(sku, location, safety).await {
+            tracing::warn!(%sku, %location, %error, "gate safety update failed after commit");
+        }
+        Ok(level)
+    }
+
+    /// The locations a query covers, in id order, checked to exist.
+    pub async fn resolve_locations(
+        &self,
+        requested: &[LocationId],
+        channel: Option<&ChannelId>,
+    ) -> Result<Vec<Location>, InventoryError> {
+        let pool: Option<BTreeSet<LocationId>> = match channel {
+            Some(channel) => Some(self.pool(channel).await?.into_iter().collect()),
+            None => None,
+        };
+        let mut out = Vec::new();
+        if requested.is_empty() {
+            for location in self.all_locations().await? {
+                if location.active && pool.as_ref().is_none_or(|p| p.contains(&location.id)) {
+                    out.push(location);
+                }
+            }
+        } else {
+            let mut violations = Vec::new();
+            for (i, id) in requested.iter().enumerate() {
+                match self.location(id).await? {
+                    None => violations.push(FieldViolation {
+                        field: format!("location_ids[{i}]"),
+                        description: format!("location {id} does not exist"),
+                    }),
+                    Some(location) => {
+                        if pool.as_ref().is_none_or(|p| p.contains(id)) {
+                            out.push(location);
+                        }
+                    }
+                }
+            }
+            if !violations.is_empty() {
+                return Err(InvalidRequest(violations).into());
+            }
+            out.sort_by(|a, b| a.id.cmp(&b.id));
+            out.dedup_by(|a, b| a.id == b.id);
+        }
+        Ok(out)
+    }
+
+    /// Real-time availability from the gate (no database round trip).
+    pub async fn availability(
+        &self,
+        query: &AvailabilityQuery,
+    ) -> Result<AvailabilityReply, InventoryError> {
+        let mut violations = Vec::new();
+        if query.skus.is_empty() || query.skus.len() > MAX_AVAILABILITY_SKUS {
+            violations.push(FieldViolation {
+                field: "skus".to_owned(),
+                description: format!("must name 1 to {MAX_AVAILABILITY_SKUS} SKUs"),
+            });
+        }
+        if query.locations.len() > MAX_AVAILABILITY_LOCATIONS {
+            violations.push(FieldViolation {
+                field: "location_ids".to_owned(),
+                description: format!("must name at most {MAX_AVAILABILITY_LOCATIONS} locations"),
+            });
+        }
+        if !violations.is_empty() {
+            return Err(InvalidRequest(violations).into());
+        }
+        let locations = self
+            .resolve_locations(&query.locations, query.channel.as_ref())
+            .await?;
+        self.levels_at(&query.skus, &locations).await
+    }
+
+    pub(crate) async fn levels_at(
+        &self,
+        skus: &[Sku],
+        locations: &[Location],
+    ) -> Result<AvailabilityReply, InventoryError> {
+        let skus: BTreeSet<&Sku> = skus.iter().collect();
+        let keys: Vec<(Sku, LocationId)> = skus
+            .iter()
+            .flat_map(|sku| locations.iter().map(|l| ((*sku).clone(), l.id.clone())))
+            .collect();
+        let levels = self.gate.levels(&keys).await?;
+        let now = self.now();
+        let mut capacities = Vec::with_capacity(locations.len());
+        for location in locations {
+            let day = local_date(location.time_zone, now);
+            let used_today = match location.daily_capacity {
+                Some(_) => self.gate.capacity_used(&location.id, day).await?,
+                None => 0,
+            };
+            capacities.push(LocationAvailability {
+                location: location.clone(),
+                used_today,
+                local_date: day.to_string(),
+            });
+        }
+        Ok(AvailabilityReply {
+            levels: keys
+                .into_iter()
+                .zip(levels)
+                .map(|((sku, location), level)| (sku, location, level))
+                .collect(),
+            capacities,
+        })
+    }
+}
+
+fn shortage_event(
+    movement: &AppliedMovement,
+    now: chrono::DateTime<chrono::Utc>,
+) -> omni_platform::events::Envelope {
+    let chosen = unservable_reservations(movement.level.on_hand, &movement.held);
+    let by_id: BTreeMap<&ReservationId, u32> =
+        movement.held.iter().map(|h| (&h.id, h.qty)).collect();
+    let unservable: Vec<(ReservationId, Vec<HeldLine>)> = chosen
+        .into_iter()
+        .map(|id| {
+            let qty = by_id.get(&id).copied().unwrap_or(0);
+            let lines = Quantity::parse(i64::from(qty))
+                .map(|q| {
+                    vec![HeldLine::new(ReservationLine::new(
+                        movement.sku.clone(),
+                        movement.location.clone(),
+                        q,
+                    ))]
+                })
+                .unwrap_or_default();
+            (id, lines)
+        })
+        .collect();
+    outgoing::shortage(
+        &movement.sku,
+        &movement.location,
+        &movement.level,
+        &unservable,
+        now,
+    )
+}
+
+/// Parses a wire movement (kind + amount) into the domain, naming the field on error.
+#[allow(dead_code, reason = "used by the gRPC layer")]
+pub fn parse_movement(
+    kind: crate::domain::MovementKind,
+    amount: i64,
+    field: &str,
+) -> Result<Movement, FieldViolation> {
+    Movement::parse(kind, amount).map_err(|e| FieldViolation {
+        field: field.to_owned(),
+        description: e.to_string(),
+    })
+}

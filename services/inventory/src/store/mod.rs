@@ -1,0 +1,108 @@
+//! PostgreSQL (or SQLite, embedded) as the record of stock: locations, the movement ledger, stock
+//! levels, reservations and capacity used. Every change and its outbox events are written in one
+//! transaction.
+
+pub mod entities;
+mod locations;
+mod reservations;
+mod snapshot;
+mod sql;
+mod stock;
+
+use sea_orm::{DatabaseConnection, DbErr, RuntimeErr, SqlErr};
+
+pub use reservations::{
+    HoldChange, InsertHold, SettleAction, SettleRefused, Settled, StoredReservation,
+};
+pub use snapshot::Drift;
+pub use stock::{AppliedMovement, MovementFilter, MovementRequest};
+
+/// The inventory database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+}
+
+impl Store {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+}
+
+/// Storage failures sorted by what the caller can do about them.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique key is taken (a replayed id or idempotency key).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The database could not be reached or timed out. When `ambiguous`, a commit may or may not
+    /// have happened and the caller must not undo anything it did elsewhere.
+    #[error("database unavailable: {message}")]
+    Unavailable { message: String, ambiguous: bool },
+    /// Stored data that does not parse: a bug or a manual edit.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+impl StoreError {
+    pub fn is_ambiguous(&self) -> bool {
+        matches!(
+            self,
+            Self::Unavailable {
+                ambiguous: true,
+                ..
+            }
+        )
+    }
+
+    /// The same failure, seen at `COMMIT`: whatever it was, the outcome is unknown.
+    pub(crate) fn at_commit(error: DbErr) -> Self {
+        Self::Unavailable {
+            message: error.to_string(),
+            ambiguous: true,
+        }
+    }
+}
+
+impl From<DbErr> for StoreError {
+    fn from(error: DbErr) -> Self {
+        if let Some(SqlErr::UniqueConstraintViolation(detail)) = error.sql_err() {
+            return Self::Conflict(detail);
+        }
+        match &error {
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => Self::Unavailable {
+                message: error.to_string(),
+                ambiguous: false,
+            },
+            DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e))
+                if is_transient(e.as_ref()) =>
+            {
+                Self::Unavailable {
+                    message: error.to_string(),
+                    ambiguous: false,
+                }
+            }
+            _ => Self::Other(error.to_string()),
+        }
+    }
+}
+
+fn is_transient(error: &sea_orm::sqlx::Error) -> bool {
+    use sea_orm::sqlx::Error;
+    match error {
+        Error::Io(_) | Error::PoolTimedOut | Error::PoolClosed | Error::WorkerCrashed => true,
+        // 57014 query_canceled (statement_timeout), 40001 serialization, 40P01 deadlock,
+        // 55P03 lock_not_available, 57P01 admin shutdown.
+        Error::Database(db) => matches!(
+            db.code().as_deref(),
+            Some("57014" | "40001" | "40P01" | "55P03" | "57P01")
+        ),
+        _ => false,
+    }
+}

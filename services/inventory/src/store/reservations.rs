@@ -1,0 +1,529 @@
+//! Reservation rows, their lines, and the `reserved` counters and capacity they move.
+
+use chrono::{DateTime, Utc};
+use omni_platform::events::Envelope;
+use omni_platform::events::outbox;
+use omni_types::{LocationId, Quantity, ReservationId, Sku};
+use sea_orm::{DatabaseTransaction, DbBackend, TransactionTrait, Value};
+
+use super::sql::{self, for_update};
+use super::{Store, StoreError};
+use crate::domain::{
+    CapacityDay, HeldLine, LineEffect, LineSelection, Reservation, ReservationLine,
+    ReservationStatus, StateError, StockLevel,
+};
+
+/// A hold that the gate accepted, to be made durable.
+#[derive(Debug, Clone)]
+pub struct InsertHold {
+    pub reservation: Reservation,
+    pub fingerprint: String,
+    pub capacity: Vec<(LocationId, CapacityDay)>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What a settlement does to a HELD reservation.
+#[derive(Debug, Clone)]
+pub enum SettleAction {
+    Commit(LineSelection),
+    Release(LineSelection),
+    Expire(DateTime<Utc>),
+}
+
+/// The reservation after a transition, the amounts it moved and the counters they left.
+#[derive(Debug, Clone)]
+pub struct Settled {
+    pub reservation: Reservation,
+    pub effects: Vec<LineEffect>,
+    pub levels: Vec<(Sku, LocationId, StockLevel)>,
+}
+
+/// A reservation as stored, with what the gate does not keep forever.
+#[derive(Debug, Clone)]
+pub struct StoredReservation {
+    pub reservation: Reservation,
+    pub fingerprint: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub capacity: Vec<(LocationId, CapacityDay)>,
+}
+
+impl Store {
+    /// Writes the reservation, its lines, the `reserved` counters, the capacity units and the
+    /// caller's events in one transaction. `Conflict` when the id is already stored.
+    pub async fn insert_hold(
+        &self,
+        hold: &InsertHold,
+        events: impl FnOnce(&[(Sku, LocationId, StockLevel)]) -> Vec<Envelope>,
+    ) -> Result<Vec<(Sku, LocationId, StockLevel)>, StoreError> {
+        let txn = self.db.begin().await?;
+        let r = &hold.reservation;
+        let capacity_date = hold.capacity.first().map(|(_, day)| day.to_string());
+        sql::execute(
+            &txn,
+            "INSERT INTO reservations (id, status, fingerprint, expires_at, confirmed, \
+             count_capacity, capacity_date, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+            vec![
+                r.id.to_string().into(),
+                r.status.as_str().into(),
+                hold.fingerprint.clone().into(),
+                r.expires_at.into(),
+                r.confirmed.into(),
+                (!hold.capacity.is_empty()).into(),
+                capacity_date.into(),
+                hold.created_at.into(),
+            ],
+        )
+        .await?;
+        let mut levels = Vec::with_capacity(r.lines.len());
+        for line in &r.lines {
+            sql::execute(
+                &txn,
+                "INSERT INTO reservation_lines (reservation_id, sku, location_id, quantity, \
+                 committed, released) VALUES ($1, $2, $3, $4, 0, 0)",
+                vec![
+                    r.id.to_string().into(),
+                    line.line.sku.to_string().into(),
+                    line.line.location.to_string().into(),
+                    line.line.qty.as_i64().into(),
+                ],
+            )
+            .await?;
+            let level = bump_level(
+                &txn,
+                &line.line.sku,
+                &line.line.location,
+                0,
+                line.line.qty.as_i64(),
+                hold.created_at,
+            )
+            .await?;
+            levels.push((line.line.sku.clone(), line.line.location.clone(), level));
+        }
+        for (location, day) in &hold.capacity {
+            sql::execute(
+                &txn,
+                "INSERT INTO capacity_usage (location_id, local_date, used) VALUES ($1, $2, 1) \
+                 ON CONFLICT (location_id, local_date) DO UPDATE \
+                 SET used = capacity_usage.used + 1",
+                vec![location.to_string().into(), day.to_string().into()],
+            )
+            .await?;
+        }
+        outbox::enqueue_all(&txn, &events(&levels)).await?;
+        txn.commit().await.map_err(StoreError::at_commit)?;
+        Ok(levels)
+    }
+
+    pub async fn reservation(
+        &self,
+        id: &ReservationId,
+    ) -> Result<Option<StoredReservation>, StoreError> {
+        let txn = self.db.begin().await?;
+        let found = load(&txn, id, false).await?;
+        txn.commit().await?;
+        Ok(found)
+    }
+
+    /// Applies a commit, release or expiry to the stored reservation under a row lock, moves the
+    /// counters by exactly the amounts the state machine returned, and writes the events that
+    /// `events` builds from the result, all in one transaction.
+    pub async fn settle(
+        &self,
+        id: &ReservationId,
+        action: &SettleAction,
+        now: DateTime<Utc>,
+        events: impl FnOnce(&Settled) -> Vec<Envelope>,
+    ) -> Result<Result<Settled, SettleRefused>, StoreError> {
+        let txn = self.db.begin().await?;
+        let Some(mut stored) = load(&txn, id, true).await? else {
+            return Ok(Err(SettleRefused::NotFound));
+        };
+        let outcome = match action {
+            SettleAction::Commit(lines) => stored.reservation.commit(lines),
+            SettleAction::Release(lines) => stored.reservation.release(lines),
+            SettleAction::Expire(at) => stored.reservation.expire(*at),
+        };
+        let effects = match outcome {
+            Ok(effects) => effects,
+            Err(refused) => return Ok(Err(SettleRefused::State(refused, stored.reservation))),
+        };
+        write_back(&txn, &stored.reservation, now).await?;
+        let mut levels = Vec::with_capacity(effects.len());
+        for effect in &effects {
+            let qty = i64::from(effect.qty);
+            let level = match action {
+                SettleAction::Commit(_) => {
+                    let level =
+                        bump_level(&txn, &effect.sku, &effect.location, -qty, -qty, now).await?;
+                    let committed_after = stored
+                        .reservation
+                        .lines
+                        .iter()
+                        .find(|l| l.line.sku == effect.sku && l.line.location == effect.location)
+                        .map_or(0, |l| l.committed);
+                    super::stock::insert_movement(
+                        &txn,
+                        &super::stock::LedgerRow {
+                            sku: &effect.sku,
+                            location: &effect.location,
+                            kind: "COMMIT",
+                            delta: -qty,
+                            on_hand_after: level.on_hand,
+                            idempotency_key: format!(
+                                "commit:{id}:{}:{}:{committed_after}",
+                                effect.sku, effect.location
+                            ),
+                            reference: id.to_string(),
+                            at: now,
+                        },
+                    )
+                    .await?;
+                    level
+                }
+                SettleAction::Release(_) | SettleAction::Expire(_) => {
+                    bump_level(&txn, &effect.sku, &effect.location, 0, -qty, now).await?
+                }
+            };
+            levels.push((effect.sku.clone(), effect.location.clone(), level));
+        }
+        if matches!(action, SettleAction::Expire(_)) {
+            give_back_capacity(&txn, &stored.capacity).await?;
+        }
+        let settled = Settled {
+            reservation: stored.reservation,
+            effects,
+            levels,
+        };
+        outbox::enqueue_all(&txn, &events(&settled)).await?;
+        txn.commit().await.map_err(StoreError::at_commit)?;
+        Ok(Ok(settled))
+    }
+
+    /// Confirms (drops the expiry) or extends a HELD reservation.
+    pub async fn update_hold(
+        &self,
+        id: &ReservationId,
+        change: HoldChange,
+        now: DateTime<Utc>,
+    ) -> Result<Result<Reservation, SettleRefused>, StoreError> {
+        let txn = self.db.begin().await?;
+        let Some(mut stored) = load(&txn, id, true).await? else {
+            return Ok(Err(SettleRefused::NotFound));
+        };
+        let outcome = match change {
+            HoldChange::Confirm if stored.reservation.confirmed => Ok(()),
+            HoldChange::Confirm => stored.reservation.confirm(),
+            HoldChange::Extend(at) => stored.reservation.extend(at),
+        };
+        if let Err(refused) = outcome {
+            return Ok(Err(SettleRefused::State(refused, stored.reservation)));
+        }
+        write_back(&txn, &stored.reservation, now).await?;
+        txn.commit().await.map_err(StoreError::at_commit)?;
+        Ok(Ok(stored.reservation))
+    }
+
+    /// Moves a HELD checkout hold's remaining lines to a new order reservation: the hold is
+    /// closed as RELEASED without touching `reserved`, which now belongs to the order.
+    pub async fn convert_hold(
+        &self,
+        hold_id: &ReservationId,
+        order: &InsertHold,
+        now: DateTime<Utc>,
+    ) -> Result<Result<(), SettleRefused>, StoreError> {
+        let txn = self.db.begin().await?;
+        let Some(mut hold) = load(&txn, hold_id, true).await? else {
+            return Ok(Err(SettleRefused::NotFound));
+        };
+        if hold.reservation.status != ReservationStatus::Held {
+            let from = hold.reservation.status;
+            return Ok(Err(SettleRefused::State(
+                StateError::InvalidTransition {
+                    from,
+                    to: ReservationStatus::Released,
+                },
+                hold.reservation,
+            )));
+        }
+        for line in &mut hold.reservation.lines {
+            line.released += line.remaining();
+        }
+        hold.reservation.status = ReservationStatus::Released;
+        write_back(&txn, &hold.reservation, now).await?;
+        let r = &order.reservation;
+        sql::execute(
+            &txn,
+            "INSERT INTO reservations (id, status, fingerprint, expires_at, confirmed, \
+             count_capacity, capacity_date, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+            vec![
+                r.id.to_string().into(),
+                r.status.as_str().into(),
+                order.fingerprint.clone().into(),
+                r.expires_at.into(),
+                r.confirmed.into(),
+                (!order.capacity.is_empty()).into(),
+                order.capacity.first().map(|(_, d)| d.to_string()).into(),
+                order.created_at.into(),
+            ],
+        )
+        .await?;
+        for line in &r.lines {
+            sql::execute(
+                &txn,
+                "INSERT INTO reservation_lines (reservation_id, sku, location_id, quantity, \
+                 committed, released) VALUES ($1, $2, $3, $4, 0, 0)",
+                vec![
+                    r.id.to_string().into(),
+                    line.line.sku.to_string().into(),
+                    line.line.location.to_string().into(),
+                    line.line.qty.as_i64().into(),
+                ],
+            )
+            .await?;
+        }
+        for (location, day) in &order.capacity {
+            sql::execute(
+                &txn,
+                "INSERT INTO capacity_usage (location_id, local_date, used) VALUES ($1, $2, 1) \
+                 ON CONFLICT (location_id, local_date) DO UPDATE \
+                 SET used = capacity_usage.used + 1",
+                vec![location.to_string().into(), day.to_string().into()],
+            )
+            .await?;
+        }
+        txn.commit().await.map_err(StoreError::at_commit)?;
+        Ok(Ok(()))
+    }
+
+    /// Unconfirmed HELD reservations due at `now`, claimed with `SKIP LOCKED` so replicas of
+    /// the reaper do not take the same rows (the lock ends with this short transaction; the
+    /// settlement re-checks the state under its own lock).
+    pub async fn due_for_expiry(
+        &self,
+        now: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<ReservationId>, StoreError> {
+        let txn = self.db.begin().await?;
+        let rows = sql::query_all(
+            &txn,
+            &format!(
+                "SELECT id FROM reservations WHERE status = 'HELD' AND confirmed = $1 \
+                 AND expires_at IS NOT NULL AND expires_at <= $2 ORDER BY expires_at LIMIT $3{}",
+                sql::for_update_skip_locked(txn.get_database_backend())
+            ),
+            vec![false.into(), now.into(), (limit as i64).into()],
+        )
+        .await?;
+        txn.commit().await?;
+        rows.into_iter()
+            .map(|row| {
+                let id: String = row.try_get("", "id")?;
+                ReservationId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))
+            })
+            .collect()
+    }
+
+    /// Every HELD reservation (for a rebuild and the invariant check).
+    pub async fn held_reservations(&self) -> Result<Vec<StoredReservation>, StoreError> {
+        let rows = sql::query_all(
+            &self.db,
+            "SELECT id FROM reservations WHERE status = 'HELD' ORDER BY created_at",
+            vec![],
+        )
+        .await?;
+        let txn = self.db.begin().await?;
+        let mut held = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id: String = row.try_get("", "id")?;
+            let id = ReservationId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            if let Some(stored) = load(&txn, &id, false).await? {
+                held.push(stored);
+            }
+        }
+        txn.commit().await?;
+        Ok(held)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum HoldChange {
+    Confirm,
+    Extend(DateTime<Utc>),
+}
+
+/// Why a stored reservation refused a transition.
+#[derive(Debug, Clone)]
+pub enum SettleRefused {
+    NotFound,
+    State(StateError, Reservation),
+}
+
+use sea_orm::ConnectionTrait;
+
+async fn load(
+    txn: &DatabaseTransaction,
+    id: &ReservationId,
+    lock: bool,
+) -> Result<Option<StoredReservation>, StoreError> {
+    let backend = txn.get_database_backend();
+    let lock_clause = if lock { for_update(backend) } else { "" };
+    let Some(row) = sql::query_one(
+        txn,
+        &format!(
+            "SELECT id, status, fingerprint, expires_at, confirmed, count_capacity, \
+             capacity_date, created_at, updated_at FROM reservations WHERE id = $1{lock_clause}"
+        ),
+        vec![id.to_string().into()],
+    )
+    .await?
+    else {
+        return Ok(None);
+    };
+    let corrupt = |what: &str| StoreError::Corrupt(format!("reservation {id}: {what}"));
+    let status: String = row.try_get("", "status")?;
+    let status = ReservationStatus::parse(&status).ok_or_else(|| corrupt("status"))?;
+    let line_rows = sql::query_all(
+        txn,
+        "SELECT sku, location_id, quantity, committed, released FROM reservation_lines \
+         WHERE reservation_id = $1 ORDER BY sku, location_id",
+        vec![id.to_string().into()],
+    )
+    .await?;
+    let mut lines = Vec::with_capacity(line_rows.len());
+    let mut locations = Vec::new();
+    for l in line_rows {
+        let sku: String = l.try_get("", "sku")?;
+        let location: String = l.try_get("", "location_id")?;
+        let qty: i64 = l.try_get("", "quantity")?;
+        let committed: i64 = l.try_get("", "committed")?;
+        let released: i64 = l.try_get("", "released")?;
+        let location = LocationId::parse(location).map_err(|_| corrupt("line location"))?;
+        if !locations.contains(&location) {
+            locations.push(location.clone());
+        }
+        lines.push(HeldLine {
+            line: ReservationLine::new(
+                Sku::parse(sku).map_err(|_| corrupt("line sku"))?,
+                location,
+                Quantity::parse(qty).map_err(|_| corrupt("line quantity"))?,
+            ),
+            committed: u32::try_from(committed).map_err(|_| corrupt("committed"))?,
+            released: u32::try_from(released).map_err(|_| corrupt("released"))?,
+        });
+    }
+    let count_capacity: bool = row.try_get("", "count_capacity")?;
+    let capacity_date: Option<String> = row.try_get("", "capacity_date")?;
+    let capacity = match (count_capacity, capacity_date) {
+        (true, Some(date)) => {
+            let day = super::snapshot::parse_day(&date).ok_or_else(|| corrupt("capacity_date"))?;
+            locations.into_iter().map(|l| (l, day)).collect()
+        }
+        _ => Vec::new(),
+    };
+    Ok(Some(StoredReservation {
+        reservation: Reservation {
+            id: id.clone(),
+            lines,
+            status,
+            expires_at: row.try_get("", "expires_at")?,
+            confirmed: row.try_get("", "confirmed")?,
+        },
+        fingerprint: row.try_get("", "fingerprint")?,
+        created_at: row.try_get("", "created_at")?,
+        updated_at: row.try_get("", "updated_at")?,
+        capacity,
+    }))
+}
+
+async fn write_back(
+    txn: &DatabaseTransaction,
+    reservation: &Reservation,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sql::execute(
+        txn,
+        "UPDATE reservations SET status = $2, expires_at = $3, confirmed = $4, updated_at = $5 \
+         WHERE id = $1",
+        vec![
+            reservation.id.to_string().into(),
+            reservation.status.as_str().into(),
+            reservation.expires_at.into(),
+            reservation.confirmed.into(),
+            now.into(),
+        ],
+    )
+    .await?;
+    for line in &reservation.lines {
+        sql::execute(
+            txn,
+            "UPDATE reservation_lines SET committed = $4, released = $5 \
+             WHERE reservation_id = $1 AND sku = $2 AND location_id = $3",
+            vec![
+                reservation.id.to_string().into(),
+                line.line.sku.to_string().into(),
+                line.line.location.to_string().into(),
+                i64::from(line.committed).into(),
+                i64::from(line.released).into(),
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn give_back_capacity(
+    txn: &DatabaseTransaction,
+    capacity: &[(LocationId, CapacityDay)],
+) -> Result<(), StoreError> {
+    for (location, day) in capacity {
+        sql::execute(
+            txn,
+            "UPDATE capacity_usage SET used = used - 1 \
+             WHERE location_id = $1 AND local_date = $2 AND used > 0",
+            vec![location.to_string().into(), day.to_string().into()],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Adds to a (sku, location)'s counters, creating the row at zero if needed, and returns them.
+pub(super) async fn bump_level<C: ConnectionTrait>(
+    db: &C,
+    sku: &Sku,
+    location: &LocationId,
+    on_hand_delta: i64,
+    reserved_delta: i64,
+    now: DateTime<Utc>,
+) -> Result<StockLevel, StoreError> {
+    let row = sql::query_one(
+        db,
+        "INSERT INTO stock_levels (sku, location_id, on_hand, reserved, safety_stock, updated_at) \
+         VALUES ($1, $2, $3, $4, 0, $5) \
+         ON CONFLICT (sku, location_id) DO UPDATE SET \
+         on_hand = stock_levels.on_hand + excluded.on_hand, \
+         reserved = stock_levels.reserved + excluded.reserved, \
+         updated_at = excluded.updated_at \
+         RETURNING on_hand, reserved, safety_stock",
+        vec![
+            sku.to_string().into(),
+            location.to_string().into(),
+            on_hand_delta.into(),
+            reserved_delta.into(),
+            now.into(),
+        ],
+    )
+    .await?
+    .ok_or_else(|| StoreError::Other("upsert returned no row".to_owned()))?;
+    Ok(StockLevel::new(
+        row.try_get("", "on_hand")?,
+        row.try_get("", "reserved")?,
+        row.try_get("", "safety_stock")?,
+    ))
+}
+
+#[allow(dead_code)]
+fn _assert_value_conversions(_: DbBackend, _: Value) {}
