@@ -45,12 +45,13 @@ impl GrpcServices {
     /// Adds a service; its name is reported `SERVING` by the health service while the server runs.
     pub fn with_service<S>(mut self, svc: S) -> Self
     where
-        S: Service<Request<Body>, Response = http::Response<Body>, Error = Infallible>
+        S: Service<Request<Body>, Error = Infallible>
             + NamedService
             + Clone
             + Send
             + Sync
             + 'static,
+        S::Response: axum::response::IntoResponse,
         S::Future: Send + 'static,
     {
         self.names.push(S::NAME);

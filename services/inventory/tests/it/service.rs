@@ -1,0 +1,546 @@
+//! The inventory service end to end: real gRPC, real PostgreSQL, real Redis (a key prefix of its
+//! own per test), the in-process bus so tests can watch the events it publishes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use omni_inventory::app::{Application, Infra};
+use omni_inventory::config::InventoryConfig;
+use omni_platform::clock::system_clock;
+use omni_platform::config::Env;
+use omni_platform::events::in_process::InProcessBus;
+use omni_platform::events::{
+    ConsumerHandle, Envelope, EventBus, EventHandler, HandlerError, Subscription,
+};
+use omni_platform::grpc::status::{precondition_failures_of, reason_of};
+use omni_platform::testkit::{TestDatabase, TestRedisPrefix, redis_url};
+use omni_proto::common::v1 as common;
+use omni_proto::inventory::v1 as pb;
+use omni_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
+use tokio::sync::Mutex;
+use tonic::Code;
+use tonic::transport::Channel;
+
+pub struct Service {
+    pub app: Option<Application>,
+    pub client: InventoryServiceClient<Channel>,
+    pub events: Arc<Recorder>,
+    pub prefix: TestRedisPrefix,
+    _recorder: ConsumerHandle,
+    _db: TestDatabase,
+}
+
+/// Records every event the service publishes.
+#[derive(Default)]
+pub struct Recorder(Mutex<Vec<Envelope>>);
+
+#[async_trait::async_trait]
+impl EventHandler for Recorder {
+    async fn handle(&self, event: &Envelope) -> Result<(), HandlerError> {
+        self.0.lock().await.push(event.clone());
+        Ok(())
+    }
+}
+
+impl Recorder {
+    pub async fn named(&self, name: &str) -> Vec<Envelope> {
+        self.0
+            .lock()
+            .await
+            .iter()
+            .filter(|e| e.event_name() == name)
+            .cloned()
+            .collect()
+    }
+}
+
+impl Service {
+    pub async fn start() -> Self {
+        let db = TestDatabase::postgres().await;
+        let prefix = TestRedisPrefix::new();
+        let env = Env::from_pairs([
+            ("DATABASE_URL", db.url().to_owned()),
+            ("REDIS_URL", redis_url()),
+            ("REDIS_KEY_PREFIX", prefix.prefix.clone()),
+            ("LISTEN_ADDR", "127.0.0.1:0".to_owned()),
+            ("HOLD_GRACE", "300ms".to_owned()),
+            ("REAPER_INTERVAL", "100ms".to_owned()),
+        ]);
+        let config = InventoryConfig::from_env(&env).unwrap();
+        let bus = Arc::new(InProcessBus::new());
+        let events = Arc::new(Recorder::default());
+        let recorder = bus
+            .subscribe(
+                Subscription::new("test.recorder", ["inventory.#"]),
+                events.clone(),
+            )
+            .await
+            .unwrap();
+        let infra = Infra {
+            bus: bus.clone(),
+            parked: Some(bus),
+            clock: system_clock(),
+        };
+        let app = Application::build(config, infra).await.unwrap();
+        let client = InventoryServiceClient::connect(format!("http://{}", app.grpc_addr()))
+            .await
+            .unwrap();
+        let service = Self {
+            app: Some(app),
+            client,
+            events,
+            prefix,
+            _recorder: recorder,
+            _db: db,
+        };
+        service
+            .location("wh-1", pb::LocationKind::Warehouse, 0)
+            .await;
+        service
+            .location("store-1", pb::LocationKind::Store, 0)
+            .await;
+        service
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(app) = self.app.take() {
+            app.shutdown().await;
+        }
+        self.prefix.cleanup().await;
+    }
+
+    pub async fn location(&self, id: &str, kind: pb::LocationKind, capacity: u32) {
+        self.client
+            .clone()
+            .upsert_location(pb::UpsertLocationRequest {
+                location: Some(pb::Location {
+                    id: id.into(),
+                    kind: kind as i32,
+                    name: format!("Location {id}"),
+                    position: Some(common::GeoPoint {
+                        lat: 31.23,
+                        lon: 121.47,
+                    }),
+                    capabilities: Some(pb::LocationCapabilities {
+                        ships: kind == pb::LocationKind::Warehouse,
+                        pickup: kind == pb::LocationKind::Store,
+                        ship_from_store: kind == pb::LocationKind::Store,
+                    }),
+                    daily_capacity: capacity,
+                    time_zone: "Asia/Shanghai".into(),
+                    active: true,
+                    ..Default::default()
+                }),
+            })
+            .await
+            .unwrap();
+    }
+
+    pub async fn receive(&self, sku: &str, location: &str, qty: i64) {
+        self.adjust(sku, location, pb::MovementKind::Receipt, qty)
+            .await;
+    }
+
+    pub async fn adjust(&self, sku: &str, location: &str, kind: pb::MovementKind, qty: i64) {
+        self.client
+            .clone()
+            .adjust_stock(pb::AdjustStockRequest {
+                adjustments: vec![pb::StockAdjustment {
+                    idempotency_key: uuid::Uuid::new_v4().to_string(),
+                    sku: sku.into(),
+                    location_id: location.into(),
+                    kind: kind as i32,
+                    quantity: qty,
+                    ..Default::default()
+                }],
+            })
+            .await
+            .unwrap();
+    }
+
+    pub async fn level(&self, sku: &str, location: &str) -> pb::StockLevel {
+        self.client
+            .clone()
+            .get_availability(pb::GetAvailabilityRequest {
+                skus: vec![sku.into()],
+                location_ids: vec![location.into()],
+                channel_id: None,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .levels
+            .remove(0)
+    }
+
+    pub async fn invariants(&self) -> Vec<pb::DriftFinding> {
+        self.client
+            .clone()
+            .check_invariants(pb::CheckInvariantsRequest { repair: false })
+            .await
+            .unwrap()
+            .into_inner()
+            .findings
+    }
+}
+
+pub fn reserve(id: &str, lines: &[(&str, &str, i32)]) -> pb::ReserveRequest {
+    pb::ReserveRequest {
+        reservation_id: id.into(),
+        lines: lines
+            .iter()
+            .map(|(sku, loc, qty)| pb::ReserveLine {
+                sku: (*sku).into(),
+                location_id: (*loc).into(),
+                quantity: *qty,
+            })
+            .collect(),
+        ttl: Some(omni_proto::pbjson_types::Duration {
+            seconds: 60,
+            nanos: 0,
+        }),
+        count_capacity: false,
+    }
+}
+
+pub fn order_id() -> String {
+    format!("order:{}", uuid::Uuid::now_v7())
+}
+
+/// Waits for `check` to hold, polling, failing after `deadline`.
+pub async fn eventually<F, Fut>(deadline: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let until = tokio::time::Instant::now() + deadline;
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "condition not met within {deadline:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_oversell_under_contention() {
+    let svc = Service::start().await;
+    svc.receive("HOT-1", "wh-1", 50).await;
+    svc.receive("COLD-1", "wh-1", 1000).await;
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let mut client = svc.client.clone();
+        tasks.push(tokio::spawn(async move {
+            let lines: Vec<(&str, &str, i32)> = if i % 4 == 0 {
+                vec![("HOT-1", "wh-1", 1), ("COLD-1", "wh-1", 2)]
+            } else {
+                vec![("HOT-1", "wh-1", 1)]
+            };
+            client.reserve(reserve(&order_id(), &lines)).await
+        }));
+    }
+    let (mut held, mut refused) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => held += 1,
+            Err(status) => {
+                assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+                assert_eq!(reason_of(&status).as_deref(), Some("INSUFFICIENT_STOCK"));
+                let failures = precondition_failures_of(&status);
+                assert_eq!(failures[0].subject, "sku/HOT-1/location/wh-1");
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!((held, refused), (50, 150));
+    let level = svc.level("HOT-1", "wh-1").await;
+    assert_eq!(
+        (level.on_hand, level.reserved, level.available),
+        (50, 50, 0)
+    );
+    assert!(
+        svc.invariants().await.is_empty(),
+        "Redis and PostgreSQL agree"
+    );
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn all_or_nothing_and_idempotent() {
+    let svc = Service::start().await;
+    svc.receive("A", "wh-1", 5).await;
+    svc.receive("B", "wh-1", 5).await;
+    svc.receive("C", "wh-1", 1).await;
+    let mut client = svc.client.clone();
+    let err = client
+        .reserve(reserve(
+            &order_id(),
+            &[("A", "wh-1", 2), ("B", "wh-1", 2), ("C", "wh-1", 2)],
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(reason_of(&err).as_deref(), Some("INSUFFICIENT_STOCK"));
+    for sku in ["A", "B", "C"] {
+        assert_eq!(
+            svc.level(sku, "wh-1").await.reserved,
+            0,
+            "{sku} held nothing"
+        );
+    }
+
+    let id = order_id();
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let mut client = svc.client.clone();
+        let request = reserve(&id, &[("A", "wh-1", 3)]);
+        tasks.push(tokio::spawn(async move { client.reserve(request).await }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(s) => assert_eq!(s.code(), Code::Aborted, "in flight → retry: {s:?}"),
+        }
+    }
+    assert!(ok >= 1);
+    assert_eq!(svc.level("A", "wh-1").await.reserved, 3, "held once");
+    let replay = client
+        .reserve(reserve(&id, &[("A", "wh-1", 3)]))
+        .await
+        .unwrap();
+    assert_eq!(replay.into_inner().reservation.unwrap().id, id);
+    let other = client
+        .reserve(reserve(&id, &[("A", "wh-1", 1)]))
+        .await
+        .unwrap_err();
+    assert_eq!(other.code(), Code::AlreadyExists);
+
+    let bad = client
+        .reserve(reserve("order:not-a-uuid", &[("A", "nowhere", 0)]))
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument);
+    let fields: Vec<String> = omni_platform::grpc::status::violations_of(&bad)
+        .into_iter()
+        .map(|v| v.field)
+        .collect();
+    assert!(fields.contains(&"reservation_id".to_owned()), "{fields:?}");
+    assert!(
+        fields.contains(&"lines[0].quantity".to_owned()),
+        "{fields:?}"
+    );
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn capacity_is_counted_atomically() {
+    let svc = Service::start().await;
+    svc.location("store-cap", pb::LocationKind::Store, 3).await;
+    svc.receive("CAP", "store-cap", 100).await;
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let mut client = svc.client.clone();
+        let mut request = reserve(&order_id(), &[("CAP", "store-cap", 1)]);
+        request.count_capacity = true;
+        tasks.push(tokio::spawn(async move { client.reserve(request).await }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(s) => assert_eq!(reason_of(&s).as_deref(), Some("CAPACITY_EXHAUSTED")),
+        }
+    }
+    assert_eq!(ok, 3);
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn unconfirmed_holds_expire_and_confirmed_ones_do_not() {
+    let svc = Service::start().await;
+    svc.receive("EXP", "wh-1", 10).await;
+    let mut client = svc.client.clone();
+    let mut short = reserve(&order_id(), &[("EXP", "wh-1", 2)]);
+    short.ttl = Some(omni_proto::pbjson_types::Duration {
+        seconds: 1,
+        nanos: 0,
+    });
+    let kept = order_id();
+    let mut confirmed = reserve(&kept, &[("EXP", "wh-1", 3)]);
+    confirmed.ttl = short.ttl;
+    client.reserve(short).await.unwrap();
+    client.reserve(confirmed).await.unwrap();
+    client
+        .confirm_reservation(pb::ConfirmReservationRequest {
+            reservation_id: kept.clone(),
+        })
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(10), || async {
+        svc.level("EXP", "wh-1").await.reserved == 3
+    })
+    .await;
+    assert!(
+        !svc.events
+            .named("inventory.reservation.expired")
+            .await
+            .is_empty()
+    );
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(
+        svc.level("EXP", "wh-1").await.reserved,
+        3,
+        "the confirmed hold stays"
+    );
+    assert!(svc.invariants().await.is_empty());
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn a_crash_between_the_redis_hold_and_postgres_leaves_no_permanent_hold() {
+    let svc = Service::start().await;
+    svc.receive("ORPH", "wh-1", 10).await;
+    // The hold reaches the gate, the process "dies" before writing PostgreSQL.
+    let inventory = svc.app.as_ref().unwrap().inventory().clone();
+    let epoch = match inventory.gate().status().await.unwrap() {
+        omni_inventory::reservations::GateStatus::Ready { epoch } => epoch,
+        other => panic!("gate not ready: {other:?}"),
+    };
+    let id = omni_types::ReservationId::parse(&order_id()).unwrap();
+    let outcome = inventory
+        .gate()
+        .reserve(omni_inventory::reservations::HoldRequest {
+            id,
+            lines: vec![omni_inventory::domain::ReservationLine::new(
+                omni_types::Sku::parse("ORPH").unwrap(),
+                omni_types::LocationId::parse("wh-1").unwrap(),
+                omni_types::Quantity::parse(4).unwrap(),
+            )],
+            expires_at: Some(chrono::Utc::now() + chrono::Duration::minutes(5)),
+            capacity: vec![],
+            epoch,
+            now: chrono::Utc::now(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(outcome, omni_inventory::reservations::HoldOutcome::Held);
+    assert_eq!(svc.level("ORPH", "wh-1").await.reserved, 4);
+    eventually(Duration::from_secs(10), || async {
+        svc.level("ORPH", "wh-1").await.reserved == 0
+    })
+    .await;
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn losing_redis_rebuilds_from_postgres() {
+    let svc = Service::start().await;
+    svc.receive("LOST", "wh-1", 20).await;
+    let mut client = svc.client.clone();
+    client
+        .reserve(reserve(&order_id(), &[("LOST", "wh-1", 5)]))
+        .await
+        .unwrap();
+    // Only this test's keys: parallel tests keep theirs.
+    svc.prefix.cleanup().await;
+    let mut refused = 0;
+    let mut held = 0;
+    for _ in 0..60 {
+        match client
+            .reserve(reserve(&order_id(), &[("LOST", "wh-1", 1)]))
+            .await
+        {
+            Ok(_) => held += 1,
+            Err(s) if s.code() == Code::Unavailable => refused += 1,
+            Err(s) if reason_of(&s).as_deref() == Some("INSUFFICIENT_STOCK") => {}
+            Err(s) => panic!("unexpected {s:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(refused > 0, "reservations are refused while rebuilding");
+    assert!(
+        held > 0 && held <= 15,
+        "then served again, never oversold: {held}"
+    );
+    let level = svc.level("LOST", "wh-1").await;
+    assert_eq!(level.on_hand, 20);
+    assert_eq!(level.reserved, 5 + held);
+    assert!(svc.invariants().await.is_empty());
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn a_pos_sale_below_reserved_names_the_unservable_reservations() {
+    let svc = Service::start().await;
+    svc.receive("POS", "store-1", 3).await;
+    let mut client = svc.client.clone();
+    let older = order_id();
+    client
+        .reserve(reserve(&older, &[("POS", "store-1", 2)]))
+        .await
+        .unwrap();
+    let cart = "hold:web:cart-1".to_owned();
+    client
+        .reserve(reserve(&cart, &[("POS", "store-1", 1)]))
+        .await
+        .unwrap();
+    // The till sells two units: one left on the shelf, three reserved.
+    svc.adjust("POS", "store-1", pb::MovementKind::Sale, 2)
+        .await;
+    eventually(Duration::from_secs(5), || async {
+        !svc.events
+            .named("inventory.stock.shortage")
+            .await
+            .is_empty()
+    })
+    .await;
+    let event = svc.events.named("inventory.stock.shortage").await.remove(0);
+    let data: omni_proto::events::v1::StockShortage = event.data_as().unwrap();
+    let ids: Vec<String> = data
+        .reservations
+        .iter()
+        .map(|r| r.reservation_id.clone())
+        .collect();
+    // Checkout holds go first, then the newest orders, until reserved ≤ on_hand.
+    assert_eq!(ids, vec![cart, older]);
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn watch_availability_sees_an_adjustment() {
+    let svc = Service::start().await;
+    svc.receive("WATCH", "wh-1", 1).await;
+    let mut stream = svc
+        .client
+        .clone()
+        .watch_availability(pb::WatchAvailabilityRequest {
+            skus: vec!["WATCH".into()],
+            location_ids: vec!["wh-1".into()],
+            channel_id: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let first = stream.next().await.unwrap().unwrap();
+    assert_eq!(first.kind, pb::AvailabilityUpdateKind::Snapshot as i32);
+    assert_eq!(first.levels[0].on_hand, 1);
+    svc.receive("WATCH", "wh-1", 4).await;
+    let change = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let update = stream.next().await.unwrap().unwrap();
+            if update.levels.iter().any(|l| l.on_hand == 5) {
+                return update;
+            }
+        }
+    })
+    .await
+    .expect("a change within the deadline");
+    assert_eq!(change.levels[0].available, 5);
+    drop(stream);
+    svc.stop().await;
+}
