@@ -1,0 +1,8 @@
+//! The gRPC transport: `omni.member.v1.MemberService`.
+
+pub mod auth_rules;
+mod convert;
+mod errors;
+mod service;
+
+pub use service::MemberGrpc;
