@@ -1,1 +1,18 @@
-//! placeholder
+//! The order-routing database. An order is stored as one document (its state machine, pickup and
+//! confirmation state) next to the columns that queries and scheduled jobs filter on; both are
+//! written in one statement, so they never disagree.
+
+use sea_orm_migration::prelude::*;
+
+mod m0002_orders;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        let mut all = omni_platform::events::migration::migrations();
+        all.push(Box::new(m0002_orders::Migration));
+        all
+    }
+}

@@ -1,0 +1,345 @@
+//! [`InventoryPort`] over gRPC: `omni.inventory.v1.InventoryService`.
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use omni_platform::grpc::client::{CallContext, lazy_channel};
+use omni_proto::inventory::v1 as pb;
+use omni_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
+use omni_types::{ChannelId, GeoPoint, LocationId, ReservationId, Sku};
+use tonic::codegen::InterceptedService;
+use tonic::transport::Channel;
+use tonic_types::StatusExt;
+
+use super::retry::{to_port_error, with_retries};
+use super::{
+    Availability, InventoryPort, LocationInfo, PortError, ReservationState, ReservationView,
+    ReserveError, ReserveLine, ShortLine,
+};
+use crate::domain::planner::{Capabilities, LocationKind};
+
+const PEER: &str = "inventory";
+/// Locations change rarely (an operator edits them); a few seconds of staleness saves a call
+/// per order, and a location switched inactive is still refused by Reserve itself.
+const LOCATION_CACHE_TTL: Duration = Duration::from_secs(5);
+const PAGE_SIZE: i32 = 500;
+
+type Client = InventoryServiceClient<InterceptedService<Channel, CallContext>>;
+
+pub struct GrpcInventory {
+    client: Client,
+    locations: Mutex<Option<(Instant, Vec<LocationInfo>)>>,
+}
+
+impl GrpcInventory {
+    /// `address` like `http://127.0.0.1:50051`; every call is bounded by `deadline`.
+    pub fn new(address: &str, context: CallContext, deadline: Duration) -> Result<Self, String> {
+        let channel = lazy_channel(address, deadline)?;
+        Ok(Self {
+            client: InventoryServiceClient::with_interceptor(channel, context),
+            locations: Mutex::new(None),
+        })
+    }
+
+    fn cached(&self) -> Option<Vec<LocationInfo>> {
+        let guard = self.locations.lock().unwrap_or_else(|p| p.into_inner());
+        guard
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < LOCATION_CACHE_TTL)
+            .map(|(_, l)| l.clone())
+    }
+}
+
+fn ttl(d: Duration) -> omni_proto::pbjson_types::Duration {
+    omni_proto::pbjson_types::Duration {
+        seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        nanos: 0,
+    }
+}
+
+fn location_info(l: pb::Location) -> Option<LocationInfo> {
+    let id = LocationId::parse(l.id).ok()?;
+    let position = l.position.unwrap_or_default();
+    let caps = l.capabilities.unwrap_or_default();
+    Some(LocationInfo {
+        id,
+        kind: if l.kind == pb::LocationKind::Store as i32 {
+            LocationKind::Store
+        } else {
+            LocationKind::Warehouse
+        },
+        point: GeoPoint::parse(position.lat, position.lon).ok()?,
+        capabilities: Capabilities {
+            ships: caps.ships,
+            pickup: caps.pickup,
+            ship_from_store: caps.ship_from_store,
+        },
+        active: l.active,
+        pickup_hold: l
+            .pickup_hold
+            .and_then(|d| u64::try_from(d.seconds).ok())
+            .filter(|s| *s > 0)
+            .map(Duration::from_secs),
+    })
+}
+
+fn reserve_lines(lines: &[ReserveLine]) -> Vec<pb::ReserveLine> {
+    lines
+        .iter()
+        .map(|l| pb::ReserveLine {
+            sku: l.sku.to_string(),
+            location_id: l.location.to_string(),
+            quantity: i32::try_from(l.quantity).unwrap_or(i32::MAX),
+        })
+        .collect()
+}
+
+fn view(r: pb::Reservation) -> Result<ReservationView, PortError> {
+    let id = ReservationId::parse(&r.id)
+        .map_err(|e| PortError::Invalid(format!("inventory answered reservation id {e}")))?;
+    let state = match pb::ReservationStatus::try_from(r.status) {
+        Ok(pb::ReservationStatus::Held) => ReservationState::Held,
+        Ok(pb::ReservationStatus::Committed) => ReservationState::Committed,
+        Ok(pb::ReservationStatus::Expired) => ReservationState::Expired,
+        _ => ReservationState::Released,
+    };
+    let held = r
+        .lines
+        .into_iter()
+        .filter(|l| l.held_quantity > 0)
+        .filter_map(|l| {
+            Some(ReserveLine {
+                sku: Sku::parse(l.sku).ok()?,
+                location: LocationId::parse(l.location_id).ok()?,
+                quantity: u32::try_from(l.held_quantity).ok()?,
+            })
+        })
+        .collect();
+    Ok(ReservationView {
+        id,
+        state,
+        confirmed: r.confirmed,
+        held,
+    })
+}
+
+fn reserve_error(what: &str, status: tonic::Status) -> ReserveError {
+    if status.code() == tonic::Code::FailedPrecondition
+        && let Some(failure) = status.get_details_precondition_failure()
+    {
+        let short: Vec<ShortLine> = failure
+            .violations
+            .into_iter()
+            .filter(|v| v.r#type == "INSUFFICIENT_STOCK" || v.r#type == "CAPACITY_EXHAUSTED")
+            .map(|v| ShortLine {
+                kind: v.r#type,
+                subject: v.subject,
+            })
+            .collect();
+        if !short.is_empty() {
+            return ReserveError::Short(short);
+        }
+    }
+    ReserveError::Other(to_port_error(PEER, what, status))
+}
+
+#[async_trait]
+impl InventoryPort for GrpcInventory {
+    async fn locations(&self) -> Result<Vec<LocationInfo>, PortError> {
+        if let Some(cached) = self.cached() {
+            return Ok(cached);
+        }
+        let mut all = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let request = pb::ListLocationsRequest {
+                page_size: PAGE_SIZE,
+                page_token: page_token.clone(),
+                kind: 0,
+                include_inactive: true,
+            };
+            let page = with_retries(|| {
+                let mut c = self.client.clone();
+                let r = request.clone();
+                async move { c.list_locations(r).await }
+            })
+            .await
+            .map_err(|s| to_port_error(PEER, "locations", s))?
+            .into_inner();
+            all.extend(page.locations.into_iter().filter_map(location_info));
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            page_token = page.next_page_token;
+        }
+        *self.locations.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((Instant::now(), all.clone()));
+        Ok(all)
+    }
+
+    async fn pool(&self, channel: &ChannelId) -> Result<BTreeSet<LocationId>, PortError> {
+        let request = pb::GetChannelPoolRequest {
+            channel_id: channel.to_string(),
+        };
+        let pool = with_retries(|| {
+            let mut c = self.client.clone();
+            let r = request.clone();
+            async move { c.get_channel_pool(r).await }
+        })
+        .await
+        .map_err(|s| to_port_error(PEER, format!("pool of {channel}"), s))?
+        .into_inner()
+        .pool
+        .unwrap_or_default();
+        Ok(pool
+            .location_ids
+            .into_iter()
+            .filter_map(|id| LocationId::parse(id).ok())
+            .collect())
+    }
+
+    async fn availability(
+        &self,
+        channel: &ChannelId,
+        skus: &[Sku],
+    ) -> Result<Availability, PortError> {
+        let request = pb::GetAvailabilityRequest {
+            skus: skus.iter().map(ToString::to_string).collect(),
+            location_ids: Vec::new(),
+            channel_id: Some(channel.to_string()),
+        };
+        let answer = with_retries(|| {
+            let mut c = self.client.clone();
+            let r = request.clone();
+            async move { c.get_availability(r).await }
+        })
+        .await
+        .map_err(|s| to_port_error(PEER, "availability", s))?
+        .into_inner();
+        let mut out = Availability::default();
+        for level in answer.levels {
+            if let (Ok(sku), Ok(location)) =
+                (Sku::parse(level.sku), LocationId::parse(level.location_id))
+            {
+                let units = u32::try_from(level.available.max(0)).unwrap_or(u32::MAX);
+                out.available.insert((sku, location), units);
+            }
+        }
+        for cap in answer.capacities {
+            if let Ok(location) = LocationId::parse(cap.location_id) {
+                let left = (!cap.unlimited).then_some(cap.capacity_left_today);
+                out.capacity_left.insert(location, left);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn reserve(
+        &self,
+        id: &ReservationId,
+        lines: &[ReserveLine],
+        ttl_: Duration,
+    ) -> Result<ReservationView, ReserveError> {
+        let request = pb::ReserveRequest {
+            reservation_id: id.to_string(),
+            lines: reserve_lines(lines),
+            ttl: Some(ttl(ttl_)),
+            count_capacity: true,
+        };
+        let answer = with_retries(|| {
+            let mut c = self.client.clone();
+            let r = request.clone();
+            async move { c.reserve(r).await }
+        })
+        .await
+        .map_err(|s| reserve_error(&id.to_string(), s))?
+        .into_inner();
+        let r = answer.reservation.ok_or_else(|| {
+            ReserveError::Other(PortError::Invalid("Reserve answered no reservation".into()))
+        })?;
+        Ok(view(r)?)
+    }
+
+    async fn convert_hold(
+        &self,
+        hold: &ReservationId,
+        id: &ReservationId,
+        lines: &[ReserveLine],
+        ttl_: Duration,
+    ) -> Result<ReservationView, ReserveError> {
+        let request = pb::ConvertHoldRequest {
+            hold_id: hold.to_string(),
+            reservation_id: id.to_string(),
+            lines: reserve_lines(lines),
+            ttl: Some(ttl(ttl_)),
+            count_capacity: true,
+        };
+        let answer = with_retries(|| {
+            let mut c = self.client.clone();
+            let r = request.clone();
+            async move { c.convert_hold(r).await }
+        })
+        .await
+        .map_err(|s| reserve_error(&hold.to_string(), s))?
+        .into_inner();
+        let r = answer.reservation.ok_or_else(|| {
+            ReserveError::Other(PortError::Invalid(
+                "ConvertHold answered no reservation".into(),
+            ))
+        })?;
+        Ok(view(r)?)
+    }
+
+    async fn confirm(&self, id: &ReservationId) -> Result<(), PortError> {
+        let request = pb::ConfirmReservationRequest {
+            reservation_id: id.to_string(),
+        };
+        with_retries(|| {
+            let mut c = self.client.clone();
+            let r = request.clone();
+            async move { c.confirm_reservation(r).await }
+        })
+        .await
+        .map_err(|s| to_port_error(PEER, id.to_string(), s))?;
+        Ok(())
+    }
+
+    async fn release(&self, id: &ReservationId, reason: &str) -> Result<(), PortError> {
+        let request = pb::ReleaseRequest {
+            reservation_id: id.to_string(),
+            lines: Vec::new(),
+            reason: reason.to_owned(),
+            idempotency_key: format!("{id}:saga-release"),
+        };
+        with_retries(|| {
+            let mut c = self.client.clone();
+            let r = request.clone();
+            async move { c.release(r).await }
+        })
+        .await
+        .map_err(|s| to_port_error(PEER, id.to_string(), s))?;
+        Ok(())
+    }
+
+    async fn get_reservation(
+        &self,
+        id: &ReservationId,
+    ) -> Result<Option<ReservationView>, PortError> {
+        let request = pb::GetReservationRequest {
+            reservation_id: id.to_string(),
+        };
+        match with_retries(|| {
+            let mut c = self.client.clone();
+            let r = request.clone();
+            async move { c.get_reservation(r).await }
+        })
+        .await
+        {
+            Ok(answer) => answer.into_inner().reservation.map(view).transpose(),
+            Err(status) if status.code() == tonic::Code::NotFound => Ok(None),
+            Err(status) => Err(to_port_error(PEER, id.to_string(), status)),
+        }
+    }
+}

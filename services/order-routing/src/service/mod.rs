@@ -1,0 +1,107 @@
+//! Use cases: the PlaceOrder saga, order and store commands, event effects, queries and
+//! profiles, over the store and the peer ports.
+
+mod candidates;
+mod commands;
+pub mod error;
+mod place;
+mod queries;
+pub mod record;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use omni_platform::clock::SharedClock;
+use omni_types::OrderId;
+use sea_orm::DatabaseConnection;
+use tokio::sync::Notify;
+
+use crate::clients::{InventoryPort, MemberPort};
+
+pub use commands::{ConfirmOutcome, EffectError, EffectOutcome, Refund, RejectOutcome};
+pub use error::{ServiceError, Violation};
+pub use place::PlanAnswer;
+pub use queries::{ListQuery, ProfileView};
+
+/// Timings of the saga and the store operations.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Expiry of an order's reservation (and redemption) until the order is durable.
+    pub reserve_ttl: Duration,
+    /// How long a PlaceOrder attempt owns its idempotency key before a retry may take over.
+    pub placement_lease: Duration,
+    /// Reserve attempts when a race for stock is lost (re-planned each time).
+    pub max_plan_attempts: u32,
+    /// Pickup hold for stores that have none configured in inventory.
+    pub default_pickup_hold: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            reserve_ttl: Duration::from_secs(60),
+            placement_lease: Duration::from_secs(30),
+            max_plan_attempts: 3,
+            default_pickup_hold: Duration::from_secs(3 * 24 * 3600),
+        }
+    }
+}
+
+/// A hook into the saga, so tests can make the process "die" at the worst moment.
+pub trait SagaProbe: Send + Sync {
+    /// Called after stock (and points) are held and before the order is written. An error
+    /// stops the saga as a crash would: no compensation, no cleanup.
+    fn before_persist(&self, _order: OrderId) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// The production probe: does nothing.
+pub struct NoProbe;
+impl SagaProbe for NoProbe {}
+
+#[derive(Clone)]
+pub struct Orders {
+    db: DatabaseConnection,
+    inventory: Arc<dyn InventoryPort>,
+    member: Arc<dyn MemberPort>,
+    clock: SharedClock,
+    outbox: Arc<Notify>,
+    settings: Settings,
+    probe: Arc<dyn SagaProbe>,
+}
+
+impl Orders {
+    pub fn new(
+        db: DatabaseConnection,
+        inventory: Arc<dyn InventoryPort>,
+        member: Arc<dyn MemberPort>,
+        clock: SharedClock,
+        outbox: Arc<Notify>,
+        settings: Settings,
+        probe: Arc<dyn SagaProbe>,
+    ) -> Self {
+        Self {
+            db,
+            inventory,
+            member,
+            clock,
+            outbox,
+            settings,
+            probe,
+        }
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+}
+
+pub(crate) fn chrono_duration(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}

@@ -1,0 +1,7 @@
+//! sea-orm entities of the tables in `omni-orders-migration`.
+
+pub mod orders;
+pub mod placements;
+pub mod request_keys;
+pub mod routing_profiles;
+pub mod routing_records;

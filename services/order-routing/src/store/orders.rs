@@ -1,0 +1,186 @@
+//! The `orders` table: one row per order, the record as a document plus the columns that
+//! listings and scheduled jobs filter on.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{LockBehavior, LockType};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+
+use super::entities::orders::{self, Column, Entity};
+use super::{StoreError, from_json, to_json};
+use crate::domain::simulate::StoredPlanInput;
+use crate::service::record::{OrderRecord, PickupStatus};
+
+fn active_model(record: &OrderRecord) -> Result<orders::ActiveModel, StoreError> {
+    let pickup_status = record.pickup_status();
+    let pickup_expires_at = match pickup_status {
+        Some(PickupStatus::Ready) => record.pickup.as_ref().and_then(|p| p.expires_at),
+        _ => None,
+    };
+    Ok(orders::ActiveModel {
+        id: Set(record.id().to_string()),
+        channel_id: Set(record.channel.to_string()),
+        member_id: Set(record.member.map(|m| m.to_string())),
+        status: Set(record.status_name().to_owned()),
+        pickup_store_id: Set(record.pickup.as_ref().map(|p| p.store.to_string())),
+        pickup_status: Set(pickup_status.map(|s| s.as_str().to_owned())),
+        pickup_expires_at: Set(pickup_expires_at),
+        confirmations_pending: Set(record.unconfirmed.pending()),
+        sequence: Set(i64::try_from(record.state.sequence).unwrap_or(i64::MAX)),
+        document: Set(to_json(record)?),
+        planner_input: sea_orm::ActiveValue::NotSet,
+        created_at: Set(record.created_at),
+        updated_at: Set(record.updated_at),
+    })
+}
+
+pub async fn insert<C: ConnectionTrait>(
+    db: &C,
+    record: &OrderRecord,
+    planner_input: &StoredPlanInput,
+) -> Result<(), StoreError> {
+    let mut row = active_model(record)?;
+    row.planner_input = Set(to_json(planner_input)?);
+    Entity::insert(row).exec_without_returning(db).await?;
+    Ok(())
+}
+
+/// Writes the record back. The caller loaded it with [`load_for_update`] in the same
+/// transaction, so no other writer changed it meanwhile.
+pub async fn save<C: ConnectionTrait>(db: &C, record: &OrderRecord) -> Result<(), StoreError> {
+    Entity::update(active_model(record)?).exec(db).await?;
+    Ok(())
+}
+
+fn decode(row: orders::Model) -> Result<OrderRecord, StoreError> {
+    from_json(&row.document)
+}
+
+pub async fn load<C: ConnectionTrait>(
+    db: &C,
+    id: uuid::Uuid,
+) -> Result<Option<OrderRecord>, StoreError> {
+    Entity::find_by_id(id.to_string())
+        .one(db)
+        .await?
+        .map(decode)
+        .transpose()
+}
+
+/// Loads and row-locks the order until the transaction ends (PostgreSQL; SQLite has one
+/// writer anyway), so concurrent changes to one order apply one after the other.
+pub async fn load_for_update<C: ConnectionTrait>(
+    db: &C,
+    id: uuid::Uuid,
+) -> Result<Option<OrderRecord>, StoreError> {
+    Entity::find_by_id(id.to_string())
+        .lock(LockType::Update)
+        .one(db)
+        .await?
+        .map(decode)
+        .transpose()
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct OrderFilter {
+    pub channel: Option<String>,
+    pub member: Option<String>,
+    pub statuses: Vec<String>,
+    pub pickup_store: Option<String>,
+    pub pickup_statuses: Vec<String>,
+}
+
+/// A page of orders matching `filter`; `newest_first` for channels, oldest first for stores.
+pub async fn list<C: ConnectionTrait>(
+    db: &C,
+    filter: &OrderFilter,
+    newest_first: bool,
+    offset: u64,
+    limit: u64,
+) -> Result<Vec<OrderRecord>, StoreError> {
+    let mut q = Entity::find();
+    if let Some(c) = &filter.channel {
+        q = q.filter(Column::ChannelId.eq(c.clone()));
+    }
+    if let Some(m) = &filter.member {
+        q = q.filter(Column::MemberId.eq(m.clone()));
+    }
+    if !filter.statuses.is_empty() {
+        q = q.filter(Column::Status.is_in(filter.statuses.clone()));
+    }
+    if let Some(s) = &filter.pickup_store {
+        q = q.filter(Column::PickupStoreId.eq(s.clone()));
+    }
+    if !filter.pickup_statuses.is_empty() {
+        q = q.filter(Column::PickupStatus.is_in(filter.pickup_statuses.clone()));
+    }
+    q = if newest_first {
+        q.order_by_desc(Column::CreatedAt).order_by_desc(Column::Id)
+    } else {
+        q.order_by_asc(Column::CreatedAt).order_by_asc(Column::Id)
+    };
+    q.offset(offset)
+        .limit(limit)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(decode)
+        .collect()
+}
+
+/// Ready pickups past their expiry, row-locked and skipped by other replicas
+/// (`FOR UPDATE SKIP LOCKED`), so each is expired by exactly one of them.
+pub async fn claim_expired_pickups<C: ConnectionTrait>(
+    db: &C,
+    now: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<OrderRecord>, StoreError> {
+    Entity::find()
+        .filter(Column::PickupExpiresAt.lte(now))
+        .order_by_asc(Column::PickupExpiresAt)
+        .limit(limit)
+        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(decode)
+        .collect()
+}
+
+/// Durable orders whose confirmations are still owed, claimed as above.
+pub async fn claim_unconfirmed<C: ConnectionTrait>(
+    db: &C,
+    created_before: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<OrderRecord>, StoreError> {
+    Entity::find()
+        .filter(Column::ConfirmationsPending.eq(true))
+        .filter(Column::CreatedAt.lte(created_before))
+        .order_by_asc(Column::CreatedAt)
+        .limit(limit)
+        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(decode)
+        .collect()
+}
+
+/// The planner inputs of the channel's `n` most recent orders, newest first.
+pub async fn recent_planner_inputs<C: ConnectionTrait>(
+    db: &C,
+    channel: &str,
+    n: u64,
+) -> Result<Vec<StoredPlanInput>, StoreError> {
+    Entity::find()
+        .filter(Column::ChannelId.eq(channel.to_owned()))
+        .order_by_desc(Column::CreatedAt)
+        .limit(n)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|row| from_json(&row.planner_input))
+        .collect()
+}

@@ -1,0 +1,63 @@
+//! Every planning run of an order (placement, re-routing), for ExplainRouting.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder,
+};
+
+use super::entities::routing_records::{self, Column, Entity};
+use super::{StoreError, from_json, to_json};
+use crate::domain::planner::Explanation;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoutingRecord {
+    /// `PLACE_ORDER`, `LINE_REJECTED` or `STOCK_SHORTAGE`.
+    pub trigger: String,
+    pub planned_at: DateTime<Utc>,
+    pub profile_version: u32,
+    pub explanation: Explanation,
+}
+
+pub async fn append<C: ConnectionTrait>(
+    db: &C,
+    order: uuid::Uuid,
+    record: &RoutingRecord,
+) -> Result<(), StoreError> {
+    let seq = Entity::find()
+        .filter(Column::OrderId.eq(order.to_string()))
+        .count(db)
+        .await?;
+    Entity::insert(routing_records::ActiveModel {
+        order_id: Set(order.to_string()),
+        seq: Set(i32::try_from(seq).unwrap_or(i32::MAX)),
+        trigger: Set(record.trigger.clone()),
+        planned_at: Set(record.planned_at),
+        profile_version: Set(i64::from(record.profile_version)),
+        explanation: Set(to_json(&record.explanation)?),
+    })
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn list<C: ConnectionTrait>(
+    db: &C,
+    order: uuid::Uuid,
+) -> Result<Vec<RoutingRecord>, StoreError> {
+    Entity::find()
+        .filter(Column::OrderId.eq(order.to_string()))
+        .order_by_asc(Column::Seq)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|row| {
+            Ok(RoutingRecord {
+                trigger: row.trigger,
+                planned_at: row.planned_at,
+                profile_version: u32::try_from(row.profile_version).unwrap_or(0),
+                explanation: from_json(&row.explanation)?,
+            })
+        })
+        .collect()
+}
