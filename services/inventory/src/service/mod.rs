@@ -59,6 +59,22 @@ pub struct Inventory {
     outbox: Arc<Notify>,
     /// Poked when the gate has no epoch, so the rebuild job starts at once.
     rebuild_needed: Arc<Notify>,
+    faults: Faults,
+}
+
+/// Failure injection for the hazards of ARCHITECTURE §3, so tests can prove each one is closed.
+/// Every flag fires once and is off unless a test sets it.
+#[derive(Debug, Default)]
+pub struct Faults {
+    /// The reservation row commits, then the caller sees an error as if the connection dropped
+    /// during COMMIT: the outcome is ambiguous to the service.
+    pub lose_commit_acknowledgement: std::sync::atomic::AtomicBool,
+}
+
+impl Faults {
+    fn fire(flag: &std::sync::atomic::AtomicBool) -> bool {
+        flag.swap(false, std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 impl Inventory {
@@ -77,6 +93,7 @@ impl Inventory {
             locations: RwLock::new(HashMap::new()),
             outbox,
             rebuild_needed: Arc::new(Notify::new()),
+            faults: Faults::default(),
         }
     }
 
@@ -90,6 +107,10 @@ impl Inventory {
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    pub fn faults(&self) -> &Faults {
+        &self.faults
     }
 
     pub fn rebuild_signal(&self) -> Arc<Notify> {

@@ -91,6 +91,13 @@ impl Inventory {
             })
             .await
         {
+            Ok(_) if super::Faults::fire(&self.faults.lose_commit_acknowledgement) => {
+                self.events_written();
+                tracing::warn!(reservation = %id, "injected: commit acknowledgement lost");
+                Err(InventoryError::Unavailable(
+                    "database connection lost during COMMIT (injected)".to_owned(),
+                ))
+            }
             Ok(_) => {
                 self.events_written();
                 if let Err(error) = self.gate.mark_durable(&id).await {

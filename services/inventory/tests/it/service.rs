@@ -64,7 +64,7 @@ impl Service {
             ("REDIS_URL", redis_url()),
             ("REDIS_KEY_PREFIX", prefix.prefix.clone()),
             ("LISTEN_ADDR", "127.0.0.1:0".to_owned()),
-            ("HOLD_GRACE", "300ms".to_owned()),
+            ("HOLD_GRACE", "2s".to_owned()),
             ("REAPER_INTERVAL", "100ms".to_owned()),
         ]);
         let config = InventoryConfig::from_env(&env).unwrap();
@@ -438,6 +438,85 @@ async fn a_crash_between_the_redis_hold_and_postgres_leaves_no_permanent_hold() 
 }
 
 #[tokio::test]
+async fn an_ambiguous_commit_error_does_not_undo_a_reservation_that_committed() {
+    let svc = Service::start().await;
+    svc.receive("AMB", "wh-1", 10).await;
+    let inventory = svc.app.as_ref().unwrap().inventory().clone();
+    inventory
+        .faults()
+        .lose_commit_acknowledgement
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let id = order_id();
+    let mut client = svc.client.clone();
+    let err = client
+        .reserve(reserve(&id, &[("AMB", "wh-1", 4)]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unavailable);
+    // The row is in PostgreSQL: after the grace period the reaper marks the hold durable
+    // instead of undoing it, and a retry gets the first answer.
+    let parsed = omni_types::ReservationId::parse(&id).unwrap();
+    eventually(Duration::from_secs(10), || async {
+        matches!(
+            inventory.gate().get(&parsed).await.unwrap().map(|r| r.state),
+            Some(omni_inventory::reservations::HoldState::Durable)
+        )
+    })
+    .await;
+    assert_eq!(svc.level("AMB", "wh-1").await.reserved, 4);
+    let replay = client.reserve(reserve(&id, &[("AMB", "wh-1", 4)])).await.unwrap();
+    assert_eq!(replay.into_inner().reservation.unwrap().id, id);
+    assert_eq!(svc.level("AMB", "wh-1").await.reserved, 4, "not held twice");
+    assert!(svc.invariants().await.is_empty());
+    svc.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn losing_redis_in_a_reservation_storm_never_oversells() {
+    let svc = Service::start().await;
+    svc.receive("STORM", "wh-1", 40).await;
+    let buyers: Vec<_> = (0..8)
+        .map(|_| {
+            let mut client = svc.client.clone();
+            tokio::spawn(async move {
+                let (mut held, mut unavailable) = (0i64, 0);
+                let until = tokio::time::Instant::now() + Duration::from_secs(3);
+                while tokio::time::Instant::now() < until {
+                    match client
+                        .reserve(reserve(&order_id(), &[("STORM", "wh-1", 1)]))
+                        .await
+                    {
+                        Ok(_) => held += 1,
+                        Err(s) if s.code() == Code::Unavailable => unavailable += 1,
+                        Err(s) if reason_of(&s).as_deref() == Some("INSUFFICIENT_STOCK") => {}
+                        Err(s) => panic!("unexpected {s:?}"),
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                (held, unavailable)
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Only this test's keys and epoch: parallel tests keep theirs.
+    svc.prefix.cleanup().await;
+    let mut held = 0;
+    let mut unavailable = 0;
+    for b in buyers {
+        let (h, u) = b.await.unwrap();
+        held += h;
+        unavailable += u;
+    }
+    assert!(unavailable > 0, "reservations are refused while the gate is rebuilt");
+    assert!(held <= 40, "never more than the stock: {held}");
+    let level = svc.level("STORM", "wh-1").await;
+    assert_eq!(level.on_hand, 40);
+    assert_eq!(level.reserved, held, "every success is held, nothing else");
+    assert!(svc.invariants().await.is_empty(), "Redis equals PostgreSQL");
+    svc.stop().await;
+}
+
+#[tokio::test]
 async fn losing_redis_rebuilds_from_postgres() {
     let svc = Service::start().await;
     svc.receive("LOST", "wh-1", 20).await;
@@ -450,7 +529,8 @@ async fn losing_redis_rebuilds_from_postgres() {
     svc.prefix.cleanup().await;
     let mut refused = 0;
     let mut held = 0;
-    for _ in 0..60 {
+    let until = tokio::time::Instant::now() + Duration::from_secs(15);
+    while held == 0 && tokio::time::Instant::now() < until {
         match client
             .reserve(reserve(&order_id(), &[("LOST", "wh-1", 1)]))
             .await
