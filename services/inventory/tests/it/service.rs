@@ -458,13 +458,21 @@ async fn an_ambiguous_commit_error_does_not_undo_a_reservation_that_committed() 
     let parsed = omni_types::ReservationId::parse(&id).unwrap();
     eventually(Duration::from_secs(10), || async {
         matches!(
-            inventory.gate().get(&parsed).await.unwrap().map(|r| r.state),
+            inventory
+                .gate()
+                .get(&parsed)
+                .await
+                .unwrap()
+                .map(|r| r.state),
             Some(omni_inventory::reservations::HoldState::Durable)
         )
     })
     .await;
     assert_eq!(svc.level("AMB", "wh-1").await.reserved, 4);
-    let replay = client.reserve(reserve(&id, &[("AMB", "wh-1", 4)])).await.unwrap();
+    let replay = client
+        .reserve(reserve(&id, &[("AMB", "wh-1", 4)]))
+        .await
+        .unwrap();
     assert_eq!(replay.into_inner().reservation.unwrap().id, id);
     assert_eq!(svc.level("AMB", "wh-1").await.reserved, 4, "not held twice");
     assert!(svc.invariants().await.is_empty());
@@ -507,7 +515,10 @@ async fn losing_redis_in_a_reservation_storm_never_oversells() {
         held += h;
         unavailable += u;
     }
-    assert!(unavailable > 0, "reservations are refused while the gate is rebuilt");
+    assert!(
+        unavailable > 0,
+        "reservations are refused while the gate is rebuilt"
+    );
     assert!(held <= 40, "never more than the stock: {held}");
     let level = svc.level("STORM", "wh-1").await;
     assert_eq!(level.on_hand, 40);

@@ -6,4 +6,5 @@ mod in_process;
 mod inbox;
 mod outbox;
 mod rabbitmq;
+mod reconnect;
 mod support;
