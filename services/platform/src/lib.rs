@@ -7,5 +7,7 @@ pub mod config;
 pub mod db;
 pub mod events;
 pub mod grpc;
+pub mod metrics;
 pub mod telemetry;
 pub mod testkit;
+pub mod tls;

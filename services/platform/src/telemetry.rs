@@ -3,7 +3,9 @@
 //! `tracing` everywhere; human-readable logs by default and JSON with `LOG_FORMAT=json`; spans are
 //! exported over OTLP/gRPC when `OTEL_EXPORTER_OTLP_ENDPOINT` is set. The W3C trace-context
 //! propagator is installed globally so gRPC metadata and AMQP headers carry one trace across
-//! services. The returned guard flushes pending spans when it is dropped at shutdown.
+//! services. Metrics recorded through [`crate::metrics`] are exported over the same OTLP endpoint
+//! (and always served as Prometheus text on the admin port). The returned guard flushes pending
+//! spans and metrics when it is dropped at shutdown.
 
 use std::collections::HashMap;
 
@@ -11,6 +13,7 @@ use opentelemetry::propagation::{Extractor, Injector};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -24,6 +27,8 @@ use crate::config::{ConfigError, Env};
 pub enum LogFormat {
     Text,
     Json,
+    /// No log output, spans still recorded: for tests that inspect spans (`LOG_FORMAT=off`).
+    Off,
 }
 
 #[derive(Debug, Clone)]
@@ -40,11 +45,12 @@ impl TelemetryConfig {
         let log_format = match env.get("LOG_FORMAT").as_deref().map(str::trim) {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
+            Some("off") => LogFormat::Off,
             Some(other) => {
                 return Err(ConfigError::new(
                     "LOG_FORMAT",
                     other,
-                    "must be text or json",
+                    "must be text, json or off",
                 ));
             }
         };
@@ -72,6 +78,7 @@ impl TelemetryConfig {
 #[must_use = "dropping the guard stops span export"]
 pub struct TelemetryGuard {
     provider: Option<SdkTracerProvider>,
+    meters: Option<SdkMeterProvider>,
 }
 
 impl Drop for TelemetryGuard {
@@ -79,6 +86,10 @@ impl Drop for TelemetryGuard {
         if let Some(provider) = self.provider.take() {
             let _ = provider.force_flush();
             let _ = provider.shutdown();
+        }
+        if let Some(meters) = self.meters.take() {
+            let _ = meters.force_flush();
+            let _ = meters.shutdown();
         }
     }
 }
@@ -93,6 +104,11 @@ pub enum TelemetryError {
 
 /// Installs the global subscriber. Call once, from `main`.
 pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> {
+    let resource = || {
+        Resource::builder()
+            .with_service_name(config.service_name.clone())
+            .build()
+    };
     let provider = match &config.otlp_endpoint {
         None => None,
         Some(endpoint) => {
@@ -104,16 +120,30 @@ pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> 
             Some(
                 SdkTracerProvider::builder()
                     .with_batch_exporter(exporter)
-                    .with_resource(
-                        Resource::builder()
-                            .with_service_name(config.service_name.clone())
-                            .build(),
-                    )
+                    .with_resource(resource())
                     .build(),
             )
         }
     };
-    install(config, provider)
+    let meters = match &config.otlp_endpoint {
+        None => None,
+        Some(endpoint) => {
+            let exporter = opentelemetry_otlp::MetricExporter::builder()
+                .with_tonic()
+                .with_endpoint(endpoint.clone())
+                .build()
+                .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
+            let meters = SdkMeterProvider::builder()
+                .with_periodic_exporter(exporter)
+                .with_resource(resource())
+                .build();
+            crate::metrics::install_meter_provider(&meters);
+            Some(meters)
+        }
+    };
+    let mut guard = install(config, provider)?;
+    guard.meters = meters;
+    Ok(guard)
 }
 
 /// Installs the global subscriber with a given provider (tests use an in-memory exporter).
@@ -124,12 +154,15 @@ pub fn install(
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let filter = EnvFilter::try_new(&config.filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let fmt_layer = match config.log_format {
-        LogFormat::Text => tracing_subscriber::fmt::layer().boxed(),
-        LogFormat::Json => tracing_subscriber::fmt::layer()
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .boxed(),
+        LogFormat::Text => Some(tracing_subscriber::fmt::layer().boxed()),
+        LogFormat::Json => Some(
+            tracing_subscriber::fmt::layer()
+                .json()
+                .flatten_event(true)
+                .with_current_span(true)
+                .boxed(),
+        ),
+        LogFormat::Off => None,
     };
     let otel_layer = provider.as_ref().map(|p| {
         opentelemetry::global::set_tracer_provider(p.clone());
@@ -141,7 +174,10 @@ pub fn install(
         .with(otel_layer)
         .try_init()
         .map_err(|_| TelemetryError::AlreadyInitialised)?;
-    Ok(TelemetryGuard { provider })
+    Ok(TelemetryGuard {
+        provider,
+        meters: None,
+    })
 }
 
 /// Writes the current span's trace context (`traceparent`, `tracestate`) into a carrier.

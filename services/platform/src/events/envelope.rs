@@ -65,6 +65,10 @@ impl Envelope {
     ///
     /// `time` is taken from the wall clock: it only documents when the event was built. Code
     /// with an injected clock sets it with [`Envelope::at`].
+    ///
+    /// The trace context of the current span is attached, so the event — written to the outbox
+    /// in the transaction of that span — carries the trace to its consumers without each
+    /// service remembering to do it.
     pub fn new(
         source: &str,
         event_name: &str,
@@ -73,6 +77,7 @@ impl Envelope {
     ) -> Result<Self, EnvelopeError> {
         validate_routing_key(event_name)?;
         let data = serde_json::to_value(data).map_err(EnvelopeError::UnserialisableData)?;
+        let (traceparent, tracestate) = super::observe::current_context();
         Ok(Self {
             specversion: SPEC_VERSION.to_owned(),
             id: uuid::Uuid::now_v7().to_string(),
@@ -84,8 +89,8 @@ impl Envelope {
             data,
             routingkey: event_name.to_owned(),
             sequence: None,
-            traceparent: None,
-            tracestate: None,
+            traceparent,
+            tracestate,
         })
     }
 

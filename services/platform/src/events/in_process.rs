@@ -10,6 +10,7 @@ use std::{
 use async_trait::async_trait;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::{
     bus::{
@@ -17,6 +18,7 @@ use super::{
         ParkedMessages, ReplaySelection, Subscription, retry_delay,
     },
     envelope::Envelope,
+    observe::{self, Parked},
     topic,
 };
 
@@ -184,15 +186,24 @@ async fn worker(
             () = stop.cancelled() => return,
             m = queue.next() => m,
         };
-        match handler.handle(&message.envelope).await {
-            Ok(()) => {}
+        let span = observe::consume_span(
+            "in-process",
+            &sub.queue,
+            &message.envelope,
+            message.deliveries,
+        );
+        match handler.handle(&message.envelope).instrument(span).await {
+            Ok(()) => observe::handled(&sub.queue),
             Err(HandlerError::Reject(reason)) => {
+                observe::parked(&sub.queue, Parked::Rejected);
                 queue.park(message, &format!("rejected: {reason}"))
             }
             Err(HandlerError::Retry(reason)) if message.deliveries >= sub.max_deliveries => {
+                observe::parked(&sub.queue, Parked::DeliveryLimit);
                 queue.park(message, &format!("delivery_limit: {reason}"));
             }
             Err(HandlerError::Retry(reason)) => {
+                observe::retried(&sub.queue);
                 tracing::debug!(event_id = message.envelope.id(), %reason, "event will be retried");
                 let pause = retry_delay(sub.retry_backoff, message.deliveries);
                 tokio::select! {

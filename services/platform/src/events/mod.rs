@@ -11,6 +11,7 @@ pub mod in_process;
 pub mod inbox;
 pub mod migration;
 pub mod names;
+mod observe;
 pub mod outbox;
 pub mod rabbitmq;
 mod schema;

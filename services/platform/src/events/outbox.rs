@@ -20,6 +20,24 @@ use super::{
     schema::outbox_event::{self, Column},
 };
 use crate::clock::{SharedClock, system_clock};
+use crate::metrics::{Counter, Gauge};
+
+static UNPUBLISHED: Gauge = Gauge::new(
+    "outbox_unpublished_events",
+    "Outbox rows written but not yet confirmed by the broker, by service.",
+);
+static OLDEST_AGE: Gauge = Gauge::new(
+    "outbox_oldest_unpublished_age_seconds",
+    "Age of the oldest unpublished outbox row (0 when none): the event lag, by service.",
+);
+static PUBLISHED: Counter = Counter::new(
+    "outbox_published_events_total",
+    "Outbox rows published and confirmed by the broker, by service.",
+);
+static PUBLISH_FAILURES: Counter = Counter::new(
+    "outbox_publish_failures_total",
+    "Outbox batches the broker did not confirm (kept and retried), by service.",
+);
 
 /// Writes `envelope` to the outbox. Call it with the caller's open transaction, next to the
 /// state change; after the commit, poke [`OutboxRelay::notifier`] to publish without waiting
@@ -96,6 +114,10 @@ pub struct RelayConfig {
     pub min_backoff: Duration,
     pub max_backoff: Duration,
     pub clock: SharedClock,
+    /// The `service` label of the relay's metrics (one process may run several relays).
+    pub service: &'static str,
+    /// How often the backlog gauges are refreshed: two queries, so not on every poll.
+    pub backlog_interval: Duration,
 }
 
 impl Default for RelayConfig {
@@ -108,6 +130,8 @@ impl Default for RelayConfig {
             min_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(30),
             clock: system_clock(),
+            service: "unknown",
+            backlog_interval: Duration::from_secs(10),
         }
     }
 }
@@ -146,13 +170,20 @@ impl OutboxRelay {
     pub async fn run(self, shutdown: CancellationToken) {
         let mut failures = 0u32;
         let mut next_cleanup = tokio::time::Instant::now();
+        let mut next_backlog = tokio::time::Instant::now();
         loop {
             // Registered before draining, so a poke that arrives meanwhile is not lost.
             let poked = self.wake.notified();
             tokio::pin!(poked);
             poked.as_mut().enable();
 
-            if let Err(e) = self.drain(&shutdown).await {
+            let drained = self.drain(&shutdown).await;
+            // Also after a failed batch: a growing backlog is how a broker outage shows.
+            if tokio::time::Instant::now() >= next_backlog {
+                next_backlog = tokio::time::Instant::now() + self.config.backlog_interval;
+                self.report_backlog().await;
+            }
+            if let Err(e) = drained {
                 failures = failures.saturating_add(1);
                 let pause = self.backoff(failures);
                 tracing::warn!(error = %e, ?pause, failures, "outbox relay batch failed");
@@ -178,6 +209,18 @@ impl OutboxRelay {
                 () = tokio::time::sleep(self.config.poll_interval) => {}
                 () = shutdown.cancelled() => return,
             }
+        }
+    }
+
+    /// Refreshes the backlog gauges; a failed query leaves the last values (and is logged).
+    pub async fn report_backlog(&self) {
+        match backlog(&self.db, self.config.clock.now()).await {
+            Ok(b) => {
+                let labels = [("service", self.config.service)];
+                UNPUBLISHED.set(b.unpublished as f64, &labels);
+                OLDEST_AGE.set(b.oldest_age.as_seconds_f64(), &labels);
+            }
+            Err(e) => tracing::debug!(error = %e, "cannot measure the outbox backlog"),
         }
     }
 
@@ -239,9 +282,11 @@ impl OutboxRelay {
                     .exec(&txn)
                     .await?;
                 txn.commit().await?;
+                PUBLISHED.add(envelopes.len() as u64, &[("service", self.config.service)]);
                 Ok(envelopes.len())
             }
             Err(e) => {
+                PUBLISH_FAILURES.inc(&[("service", self.config.service)]);
                 record_failure(&txn, ids, &e.to_string()).await?;
                 txn.commit().await?;
                 Err(e.into())

@@ -9,12 +9,35 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Status};
 
 use crate::telemetry;
+use crate::tls::ClientTls;
 
 /// A channel to `address` (`http://host:port`). It connects on first use and reconnects by
 /// itself, so a peer that starts later or restarts is not a start-up failure.
 pub fn lazy_channel(address: &str, request_timeout: Duration) -> Result<Channel, String> {
-    let endpoint = Endpoint::from_shared(address.to_owned())
-        .map_err(|e| format!("{address} is not a valid endpoint: {e}"))?
+    lazy_channel_with_tls(address, request_timeout, None)
+}
+
+/// [`lazy_channel`] over TLS when `tls` is set (`TLS_CA_FILE`); the address must then be
+/// `https://`, because tonic only starts TLS for that scheme and a silent plaintext fallback
+/// would send the token in the clear.
+pub fn lazy_channel_with_tls(
+    address: &str,
+    request_timeout: Duration,
+    tls: Option<&ClientTls>,
+) -> Result<Channel, String> {
+    let mut endpoint = Endpoint::from_shared(address.to_owned())
+        .map_err(|e| format!("{address} is not a valid endpoint: {e}"))?;
+    if let Some(tls) = tls {
+        if !address.starts_with("https://") {
+            return Err(format!(
+                "{address} must be an https:// address when TLS_CA_FILE is set"
+            ));
+        }
+        endpoint = endpoint
+            .tls_config(tls.tonic_config())
+            .map_err(|e| format!("TLS settings for {address}: {e}"))?;
+    }
+    let endpoint = endpoint
         .connect_timeout(Duration::from_secs(2))
         .timeout(request_timeout)
         .tcp_nodelay(true)

@@ -1,5 +1,6 @@
 //! gRPC plumbing shared by every service.
 
+pub mod call_metrics;
 pub mod client;
 pub mod server;
 pub mod status;

@@ -18,13 +18,16 @@ use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 use tower::Service;
 
+use super::call_metrics::CallMetricsLayer;
 use crate::telemetry;
+use crate::tls::ServerTls;
 
 /// The services a server will host, collected before binding.
 pub struct GrpcServices {
     routes: RoutesBuilder,
     names: Vec<&'static str>,
     descriptor_sets: Vec<&'static [u8]>,
+    tls: Option<ServerTls>,
 }
 
 impl Default for GrpcServices {
@@ -39,7 +42,14 @@ impl GrpcServices {
             routes: RoutesBuilder::default(),
             names: Vec::new(),
             descriptor_sets: Vec::new(),
+            tls: None,
         }
+    }
+
+    /// Serves over TLS (mutual when `tls` requires client certificates); `None` = plaintext.
+    pub fn tls(mut self, tls: Option<ServerTls>) -> Self {
+        self.tls = tls;
+        self
     }
 
     /// Adds a service; its name is reported `SERVING` by the health service while the server runs.
@@ -75,6 +85,8 @@ pub enum ServerError {
     },
     #[error("reflection: {0}")]
     Reflection(String),
+    #[error("TLS settings: {0}")]
+    Tls(String),
     #[error("gRPC server failed: {0}")]
     Transport(#[from] tonic::transport::Error),
 }
@@ -149,6 +161,12 @@ pub async fn serve(
     let mut routes = services.routes;
     routes.add_service(health_service).add_service(reflection);
     let routes: Routes = routes.routes();
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = &services.tls {
+        builder = builder
+            .tls_config(tls.tonic_config())
+            .map_err(|e| ServerError::Tls(e.to_string()))?;
+    }
 
     let (stop, mut stopped) = watch::channel(false);
     let names = services.names.clone();
@@ -161,10 +179,11 @@ pub async fn serve(
             mark_not_serving(&reporter, &names).await;
             tracing::info!(%local_addr, "gRPC server draining");
         };
-        tonic::transport::Server::builder()
+        builder
             .tcp_nodelay(true)
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .trace_fn(call_span)
+            .layer(CallMetricsLayer)
             .add_routes(routes)
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal)
             .await

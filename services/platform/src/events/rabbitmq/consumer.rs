@@ -20,6 +20,7 @@ use super::{Live, headers, reconnect_delay, short, topology, unavailable};
 use crate::events::{
     bus::{BusError, EventHandler, HandlerError, Subscription, retry_delay},
     envelope::Envelope,
+    observe::{self, Parked},
     rabbitmq::Topology,
 };
 
@@ -186,6 +187,7 @@ async fn settle(
         Ok(e) => e,
         Err(e) => {
             tracing::warn!(queue = %sub.queue, error = %e, "parking a message that is not an envelope");
+            observe::parked(&sub.queue, Parked::Malformed);
             nack(&delivery, false).await;
             return;
         }
@@ -197,16 +199,11 @@ async fn settle(
         (None, Some(tp)) => envelope.clone().with_traceparent(tp),
         _ => envelope,
     };
-    let span = tracing::info_span!(
-        "event.consume",
-        queue = %sub.queue,
-        event_id = envelope.id(),
-        event_type = envelope.event_type(),
-        delivery = this_delivery,
-    );
+    let span = observe::consume_span("rabbitmq", &sub.queue, &envelope, this_delivery);
 
     match handler.handle(&envelope).instrument(span).await {
         Ok(()) => {
+            observe::handled(&sub.queue);
             if let Err(e) = delivery.acker.ack(BasicAckOptions::default()).await {
                 // Handled but not acked: it will be redelivered, and the inbox makes that a no-op.
                 tracing::warn!(event_id = envelope.id(), error = %e, "ack failed");
@@ -214,14 +211,17 @@ async fn settle(
         }
         Err(HandlerError::Reject(reason)) => {
             tracing::warn!(event_id = envelope.id(), %reason, "handler rejected event; parking it");
+            observe::parked(&sub.queue, Parked::Rejected);
             nack(&delivery, false).await;
         }
         Err(HandlerError::Retry(reason)) if this_delivery >= sub.max_deliveries => {
             tracing::warn!(event_id = envelope.id(), %reason, deliveries = this_delivery, "delivery limit reached; parking event");
+            observe::parked(&sub.queue, Parked::DeliveryLimit);
             nack(&delivery, false).await;
         }
         Err(HandlerError::Retry(reason)) => {
             let pause = retry_delay(sub.retry_backoff, this_delivery);
+            observe::retried(&sub.queue);
             tracing::info!(event_id = envelope.id(), %reason, ?pause, "event will be retried");
             // Back off before the nack so a short outage does not burn every delivery at once;
             // on shutdown give it back at once (the delivery still counts).
