@@ -12,12 +12,13 @@ use omni_platform::events::outbox::{OutboxRelay, RelayConfig};
 use omni_platform::events::rabbitmq::{RabbitMqBus, Topology};
 use omni_platform::events::{ConsumerHandle, EventBus, ParkedMessages};
 use omni_platform::grpc::{GrpcServices, RunningServer, serve};
+use omni_platform::metrics::{MetricsError, MetricsServer, serve_metrics};
 use omni_proto::inventory::v1::inventory_service_server::InventoryServiceServer;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::InventoryConfig;
-use crate::events::consumers::{StockEffects, subscription};
+use crate::events::consumers::{StockEffects, subscription_on};
 use crate::grpc::InventoryApi;
 use crate::reservations::{MemoryGate, RedisGate, RedisGateConfig, ReservationGate};
 use crate::service::{Inventory, Settings};
@@ -70,6 +71,8 @@ pub enum StartError {
     Server(String),
     #[error("initial rebuild of the reservation gate failed: {0}")]
     Rebuild(String),
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
 }
 
 pub struct Application {
@@ -78,6 +81,7 @@ pub struct Application {
     stop: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
     consumer: Option<ConsumerHandle>,
+    metrics: Option<MetricsServer>,
 }
 
 impl Application {
@@ -116,6 +120,7 @@ impl Application {
             infra.bus.clone(),
             RelayConfig {
                 clock: infra.clock.clone(),
+                service: "inventory",
                 ..RelayConfig::default()
             },
         );
@@ -150,7 +155,7 @@ impl Application {
         let consumer = infra
             .bus
             .subscribe(
-                subscription(),
+                subscription_on(&config.stock_effects_queue),
                 Arc::new(StockEffects::new(inventory.clone())),
             )
             .await
@@ -170,17 +175,27 @@ impl Application {
         let server = serve(config.listen_addr, services, std::future::pending())
             .await
             .map_err(|e| StartError::Server(e.to_string()))?;
+        let metrics = match config.metrics_addr {
+            Some(addr) => Some(serve_metrics(addr).await?),
+            None => None,
+        };
         Ok(Self {
             server,
             inventory,
             stop,
             tasks,
             consumer: Some(consumer),
+            metrics,
         })
     }
 
     pub fn grpc_addr(&self) -> SocketAddr {
         self.server.local_addr()
+    }
+
+    /// Where `/metrics` is served, when `METRICS_ADDR` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(MetricsServer::local_addr)
     }
 
     pub fn inventory(&self) -> &Arc<Inventory> {
@@ -198,6 +213,9 @@ impl Application {
         self.stop.cancel();
         for task in self.tasks.drain(..) {
             let _ = task.await;
+        }
+        if let Some(metrics) = self.metrics.take() {
+            metrics.shutdown().await;
         }
     }
 }
@@ -266,9 +284,10 @@ fn spawn_reconciler(
                 _ = tick.tick() => {
                     match inventory.check_invariants(true).await {
                         Ok(drifts) if !drifts.is_empty() => {
+                            crate::metrics::reconciled(&drifts);
                             tracing::warn!(drift = drifts.len(), "reconciler repaired drift");
                         }
-                        Ok(_) => {}
+                        Ok(drifts) => crate::metrics::reconciled(&drifts),
                         Err(error) => tracing::warn!(%error, "reconciler pass failed"),
                     }
                 }

@@ -9,7 +9,9 @@ use omni_platform::config::{ConfigError, Env, Secret};
 #[derive(Debug, Clone)]
 pub struct InventoryConfig {
     pub listen_addr: SocketAddr,
-    pub metrics_addr: SocketAddr,
+    /// `METRICS_ADDR`: the admin HTTP listener (`/metrics`, `/healthz`); unset = none (the
+    /// manifests set `0.0.0.0:9101`).
+    pub metrics_addr: Option<SocketAddr>,
     /// `DATABASE_URL`: PostgreSQL in production, a SQLite file in the embedded default.
     pub database_url: Secret,
     /// `REDIS_URL`; `None` runs the in-process gate (embedded default, one process only).
@@ -26,6 +28,9 @@ pub struct InventoryConfig {
     /// `RECONCILE_INTERVAL`: how often Redis is compared with PostgreSQL.
     pub reconcile_interval: Duration,
     pub auth: Option<TokenVerifier>,
+    /// `STOCK_EFFECTS_QUEUE`: the queue of order and WMS stock effects (default
+    /// `inventory.stock-effects`); another name lets several deployments share one broker.
+    pub stock_effects_queue: String,
 }
 
 impl InventoryConfig {
@@ -53,7 +58,7 @@ impl InventoryConfig {
         }
         Ok(Self {
             listen_addr: env.socket_addr_or("LISTEN_ADDR", "0.0.0.0:50051")?,
-            metrics_addr: env.socket_addr_or("METRICS_ADDR", "0.0.0.0:9101")?,
+            metrics_addr: env.parse_opt("METRICS_ADDR")?,
             database_url,
             redis_url: env.url_opt("REDIS_URL", &["redis", "rediss"])?,
             amqp_url: env.url_opt("AMQP_URL", &["amqp", "amqps"])?,
@@ -62,6 +67,9 @@ impl InventoryConfig {
             reaper_interval: env.duration_or("REAPER_INTERVAL", Duration::from_secs(1))?,
             reconcile_interval: env.duration_or("RECONCILE_INTERVAL", Duration::from_secs(60))?,
             auth: TokenVerifier::from_env(env)?,
+            stock_effects_queue: env
+                .get("STOCK_EFFECTS_QUEUE")
+                .unwrap_or_else(|| crate::events::consumers::QUEUE.to_owned()),
         })
     }
 }
@@ -74,7 +82,7 @@ mod tests {
     fn defaults_are_the_embedded_ones() {
         let cfg = InventoryConfig::from_env(&Env::from_pairs::<_, &str, &str>([])).unwrap();
         assert_eq!(cfg.listen_addr.port(), 50051);
-        assert_eq!(cfg.metrics_addr.port(), 9101);
+        assert_eq!(cfg.metrics_addr, None);
         assert!(cfg.redis_url.is_none());
         assert!(cfg.database_url.expose().starts_with("sqlite:"));
     }

@@ -3,6 +3,7 @@ pub mod config;
 pub mod domain;
 pub mod events;
 pub mod grpc;
+pub mod metrics;
 pub mod reservations;
 pub mod service;
 pub mod store;

@@ -1,6 +1,7 @@
 //! The inventory database. `on_hand` in `stock_levels` is always the sum of `stock_movements`
-//! for its (sku, location), and `reserved` the sum of HELD reservation lines; both are kept in
-//! the same transaction as the rows that change them.
+//! for its (sku, location), kept in the same transaction as the ledger row. `reserved` and the
+//! capacity used are not stored: they are the sums of HELD reservation lines and of counted
+//! reservations, so a reservation is an insert that never waits on a hot counter row.
 
 use sea_orm_migration::prelude::*;
 

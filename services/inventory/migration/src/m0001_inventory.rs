@@ -37,7 +37,6 @@ enum StockLevels {
     Sku,
     LocationId,
     OnHand,
-    Reserved,
     SafetyStock,
     UpdatedAt,
 }
@@ -79,14 +78,6 @@ enum ReservationLines {
     Quantity,
     Committed,
     Released,
-}
-
-#[derive(DeriveIden)]
-enum CapacityUsage {
-    Table,
-    LocationId,
-    LocalDate,
-    Used,
 }
 
 #[async_trait::async_trait]
@@ -135,7 +126,6 @@ impl MigrationTrait for Migration {
                     .col(string_len(StockLevels::Sku, 64))
                     .col(string_len(StockLevels::LocationId, 64))
                     .col(big_integer(StockLevels::OnHand))
-                    .col(big_integer(StockLevels::Reserved))
                     .col(big_integer(StockLevels::SafetyStock))
                     .col(timestamp_with_time_zone(StockLevels::UpdatedAt))
                     .primary_key(
@@ -247,27 +237,11 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        manager
-            .create_table(
-                Table::create()
-                    .table(CapacityUsage::Table)
-                    .col(string_len(CapacityUsage::LocationId, 64))
-                    .col(string_len(CapacityUsage::LocalDate, 10))
-                    .col(integer(CapacityUsage::Used))
-                    .primary_key(
-                        Index::create()
-                            .col(CapacityUsage::LocationId)
-                            .col(CapacityUsage::LocalDate),
-                    )
-                    .to_owned(),
-            )
-            .await?;
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for table in [
-            CapacityUsage::Table.into_iden(),
             ReservationLines::Table.into_iden(),
             Reservations::Table.into_iden(),
             StockMovements::Table.into_iden(),

@@ -21,8 +21,14 @@ pub const QUEUE: &str = "inventory.stock-effects";
 const CONSUMER: &str = "inventory.stock-effects";
 
 pub fn subscription() -> Subscription {
+    subscription_on(QUEUE)
+}
+
+/// The same bindings on another queue (`STOCK_EFFECTS_QUEUE`), so deployments or tests sharing
+/// a broker do not take each other's messages.
+pub fn subscription_on(queue: &str) -> Subscription {
     Subscription::new(
-        QUEUE,
+        queue,
         [
             names::WAREHOUSE_STOCK_RECEIVED,
             names::ORDER_ALLOCATION_FULFILLED,
@@ -124,16 +130,8 @@ impl StockEffects {
 #[async_trait]
 impl EventHandler for StockEffects {
     async fn handle(&self, event: &Envelope) -> Result<(), HandlerError> {
-        let span = tracing::info_span!(
-            "event.consume",
-            otel.kind = "consumer",
-            event = event.event_name(),
-            event_id = event.id(),
-        );
-        if let Some(traceparent) = event.traceparent() {
-            omni_platform::telemetry::set_parent_from_traceparent(&span, traceparent);
-        }
-        let _enter = span.enter();
+        // The platform's consumer loop already runs this in an `event.consume` span continuing
+        // the publisher's trace.
         if self.already_done(event).await? {
             return Ok(());
         }

@@ -468,8 +468,9 @@ impl InventoryService for InventoryApi {
                 request: parsed,
                 count_capacity,
             })
-            .await
-            .map_err(api)?;
+            .await;
+        crate::metrics::reserve_answered(&reply);
+        let reply = reply.map_err(api)?;
         let mut reservation = cv::reservation(&reply.reservation);
         reservation.count_capacity = count_capacity;
         Ok(Response::new(pb::ReserveResponse {

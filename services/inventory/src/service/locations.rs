@@ -1,4 +1,13 @@
-//! Locations and channel pools.
+//! Locations and channel pools, served from an in-memory catalogue.
+//!
+//! Every reservation and availability read needs them, and they change rarely: reading them from
+//! PostgreSQL per call would put the database on the path a flash sale must keep free of it. The
+//! catalogue is reloaded at most every [`CATALOGUE_TTL`] (one load at a time), and at once on this
+//! replica after a change; other replicas see a change within the TTL.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use omni_types::{ChannelId, LocationId};
 
@@ -8,42 +17,79 @@ use crate::domain::{FieldViolation, InvalidRequest, Location};
 /// Page size bounds of every list.
 pub const MAX_PAGE_SIZE: u64 = 500;
 pub const DEFAULT_PAGE_SIZE: u64 = 100;
+/// How stale another replica's view of locations and pools may be.
+pub const CATALOGUE_TTL: Duration = Duration::from_secs(5);
+
+/// Locations (by id, in id order) and channel pools as last loaded.
+#[derive(Debug)]
+pub struct Catalogue {
+    locations: Vec<Location>,
+    by_id: HashMap<LocationId, usize>,
+    pools: HashMap<ChannelId, Vec<LocationId>>,
+    loaded_at: Instant,
+}
+
+impl Catalogue {
+    fn fresh(&self) -> bool {
+        self.loaded_at.elapsed() < CATALOGUE_TTL
+    }
+}
 
 impl Inventory {
+    async fn catalogue(&self) -> Result<Arc<Catalogue>, InventoryError> {
+        if let Some(current) = self.catalogue.read().await.as_ref()
+            && current.fresh()
+        {
+            return Ok(current.clone());
+        }
+        // One load at a time: a burst of callers waits for the first one's result.
+        let _loading = self.catalogue_load.lock().await;
+        if let Some(current) = self.catalogue.read().await.as_ref()
+            && current.fresh()
+        {
+            return Ok(current.clone());
+        }
+        let locations = self.store.all_locations().await?;
+        let pools = self.store.all_pools().await?;
+        let by_id = locations
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.id.clone(), i))
+            .collect();
+        let loaded = Arc::new(Catalogue {
+            locations,
+            by_id,
+            pools,
+            loaded_at: Instant::now(),
+        });
+        *self.catalogue.write().await = Some(loaded.clone());
+        Ok(loaded)
+    }
+
+    async fn forget_catalogue(&self) {
+        *self.catalogue.write().await = None;
+    }
+
     pub async fn upsert_location(&self, location: Location) -> Result<Location, InventoryError> {
         self.store.upsert_location(&location).await?;
-        self.locations
-            .write()
-            .await
-            .insert(location.id.clone(), location.clone());
+        self.forget_catalogue().await;
         Ok(location)
     }
 
-    /// A location by id, from the cache or the database.
     pub async fn location(&self, id: &LocationId) -> Result<Option<Location>, InventoryError> {
-        if let Some(found) = self.locations.read().await.get(id) {
-            return Ok(Some(found.clone()));
-        }
-        let found = self.store.location(id).await?;
-        if let Some(location) = &found {
-            self.locations
-                .write()
-                .await
-                .insert(id.clone(), location.clone());
-        }
-        Ok(found)
+        let catalogue = self.catalogue().await?;
+        Ok(catalogue
+            .by_id
+            .get(id)
+            .map(|i| catalogue.locations[*i].clone()))
     }
 
-    /// Every location (for availability over "all locations").
+    /// Every location, in id order.
     pub async fn all_locations(&self) -> Result<Vec<Location>, InventoryError> {
-        let all = self.store.all_locations().await?;
-        let mut cache = self.locations.write().await;
-        for location in &all {
-            cache.insert(location.id.clone(), location.clone());
-        }
-        Ok(all)
+        Ok(self.catalogue().await?.locations.clone())
     }
 
+    /// A page of locations after `after`, in id order.
     pub async fn list_locations(
         &self,
         after: Option<&str>,
@@ -53,7 +99,14 @@ impl Inventory {
             0 => DEFAULT_PAGE_SIZE,
             n => n.min(MAX_PAGE_SIZE),
         };
-        Ok(self.store.list_locations(after, limit).await?)
+        let catalogue = self.catalogue().await?;
+        Ok(catalogue
+            .locations
+            .iter()
+            .filter(|l| after.is_none_or(|a| l.id.as_str() > a))
+            .take(limit as usize)
+            .cloned()
+            .collect())
     }
 
     /// Replaces a channel's pool; every member must be a known location.
@@ -78,12 +131,19 @@ impl Inventory {
         members.sort();
         members.dedup();
         self.store.set_pool(channel, &members).await?;
+        self.forget_catalogue().await;
         Ok(members)
     }
 
     /// The locations a channel sells from. A channel without a pool sees nothing: pools are
     /// explicit, so a new marketplace cannot sell store stock by accident.
     pub async fn pool(&self, channel: &ChannelId) -> Result<Vec<LocationId>, InventoryError> {
-        Ok(self.store.pool(channel).await?.unwrap_or_default())
+        Ok(self
+            .catalogue()
+            .await?
+            .pools
+            .get(channel)
+            .cloned()
+            .unwrap_or_default())
     }
 }

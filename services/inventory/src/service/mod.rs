@@ -11,15 +11,12 @@ mod settle;
 pub use settle::ReapReport;
 mod stock;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use omni_platform::clock::SharedClock;
-use omni_types::LocationId;
 use tokio::sync::{Notify, RwLock};
 
-use crate::domain::Location;
 use crate::reservations::{Epoch, GateStatus, ReservationGate};
 use crate::store::Store;
 
@@ -53,8 +50,9 @@ pub struct Inventory {
     gate: Arc<dyn ReservationGate>,
     clock: SharedClock,
     settings: Settings,
-    /// Locations change rarely and are read on every reservation; refreshed on every upsert.
-    locations: RwLock<HashMap<LocationId, Location>>,
+    /// Locations and pools, read on every reservation and availability call (see `locations`).
+    catalogue: RwLock<Option<Arc<locations::Catalogue>>>,
+    catalogue_load: tokio::sync::Mutex<()>,
     /// Poked after a commit that wrote outbox rows, so the relay publishes without waiting.
     outbox: Arc<Notify>,
     /// Poked when the gate has no epoch, so the rebuild job starts at once.
@@ -90,7 +88,8 @@ impl Inventory {
             gate,
             clock,
             settings,
-            locations: RwLock::new(HashMap::new()),
+            catalogue: RwLock::new(None),
+            catalogue_load: tokio::sync::Mutex::new(()),
             outbox,
             rebuild_needed: Arc::new(Notify::new()),
             faults: Faults::default(),

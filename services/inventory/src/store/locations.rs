@@ -141,6 +141,29 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Every channel pool, for the in-memory catalogue.
+    pub async fn all_pools(
+        &self,
+    ) -> Result<std::collections::HashMap<ChannelId, Vec<LocationId>>, StoreError> {
+        let rows = channel_pools::Entity::find()
+            .order_by_asc(channel_pools::Column::ChannelId)
+            .order_by_asc(channel_pools::Column::LocationId)
+            .all(&self.db)
+            .await?;
+        let mut pools: std::collections::HashMap<ChannelId, Vec<LocationId>> =
+            std::collections::HashMap::new();
+        for row in rows {
+            let channel =
+                ChannelId::parse(row.channel_id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let location = LocationId::parse(row.location_id)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            pools.entry(channel).or_default().push(location);
+        }
+        Ok(pools)
+    }
+}
+
 fn to_location(row: locations::Model) -> Result<Location, StoreError> {
     let corrupt = |what: &str, detail: String| {
         StoreError::Corrupt(format!("location {} {what}: {detail}", row.id))

@@ -1,4 +1,5 @@
-//! Reservation rows, their lines, and the `reserved` counters and capacity they move.
+//! Reservation rows and their lines. `reserved` and capacity used are derived from them (see the
+//! migration), so making a hold durable is a few inserts that never wait on a shared row.
 
 use chrono::{DateTime, Utc};
 use omni_platform::events::Envelope;
@@ -49,8 +50,8 @@ pub struct StoredReservation {
 }
 
 impl Store {
-    /// Writes the reservation, its lines, the `reserved` counters, the capacity units and the
-    /// caller's events in one transaction. `Conflict` when the id is already stored.
+    /// Writes the reservation, its lines and the caller's events in one transaction. `Conflict`
+    /// when the id is already stored.
     pub async fn insert_hold(
         &self,
         hold: &InsertHold,
@@ -90,26 +91,8 @@ impl Store {
                 ],
             )
             .await?;
-            let level = bump_level(
-                &txn,
-                &line.line.sku,
-                &line.line.location,
-                0,
-                line.line.qty.as_i64(),
-                hold.created_at,
-            )
-            .await?;
+            let level = level_of(&txn, &line.line.sku, &line.line.location).await?;
             levels.push((line.line.sku.clone(), line.line.location.clone(), level));
-        }
-        for (location, day) in &hold.capacity {
-            sql::execute(
-                &txn,
-                "INSERT INTO capacity_usage (location_id, local_date, used) VALUES ($1, $2, 1) \
-                 ON CONFLICT (location_id, local_date) DO UPDATE \
-                 SET used = capacity_usage.used + 1",
-                vec![location.to_string().into(), day.to_string().into()],
-            )
-            .await?;
         }
         outbox::enqueue_all(&txn, &events(&levels)).await?;
         txn.commit().await.map_err(StoreError::at_commit)?;
@@ -155,8 +138,7 @@ impl Store {
             let qty = i64::from(effect.qty);
             let level = match action {
                 SettleAction::Commit(_) => {
-                    let level =
-                        bump_level(&txn, &effect.sku, &effect.location, -qty, -qty, now).await?;
+                    let level = bump_level(&txn, &effect.sku, &effect.location, -qty, now).await?;
                     let committed_after = stored
                         .reservation
                         .lines
@@ -183,13 +165,10 @@ impl Store {
                     level
                 }
                 SettleAction::Release(_) | SettleAction::Expire(_) => {
-                    bump_level(&txn, &effect.sku, &effect.location, 0, -qty, now).await?
+                    level_of(&txn, &effect.sku, &effect.location).await?
                 }
             };
             levels.push((effect.sku.clone(), effect.location.clone(), level));
-        }
-        if matches!(action, SettleAction::Expire(_)) {
-            give_back_capacity(&txn, &stored.capacity).await?;
         }
         let settled = Settled {
             reservation: stored.reservation,
@@ -281,16 +260,6 @@ impl Store {
                     line.line.location.to_string().into(),
                     line.line.qty.as_i64().into(),
                 ],
-            )
-            .await?;
-        }
-        for (location, day) in &order.capacity {
-            sql::execute(
-                &txn,
-                "INSERT INTO capacity_usage (location_id, local_date, used) VALUES ($1, $2, 1) \
-                 ON CONFLICT (location_id, local_date) DO UPDATE \
-                 SET used = capacity_usage.used + 1",
-                vec![location.to_string().into(), day.to_string().into()],
             )
             .await?;
         }
@@ -474,45 +443,27 @@ async fn write_back(
     Ok(())
 }
 
-async fn give_back_capacity(
-    txn: &DatabaseTransaction,
-    capacity: &[(LocationId, CapacityDay)],
-) -> Result<(), StoreError> {
-    for (location, day) in capacity {
-        sql::execute(
-            txn,
-            "UPDATE capacity_usage SET used = used - 1 \
-             WHERE location_id = $1 AND local_date = $2 AND used > 0",
-            vec![location.to_string().into(), day.to_string().into()],
-        )
-        .await?;
-    }
-    Ok(())
-}
-
-/// Adds to a (sku, location)'s counters, creating the row at zero if needed, and returns them.
+/// Adds to a (sku, location)'s `on_hand`, creating the row at zero if needed, and returns the
+/// counters.
 pub(super) async fn bump_level<C: ConnectionTrait>(
     db: &C,
     sku: &Sku,
     location: &LocationId,
     on_hand_delta: i64,
-    reserved_delta: i64,
     now: DateTime<Utc>,
 ) -> Result<StockLevel, StoreError> {
     let row = sql::query_one(
         db,
-        "INSERT INTO stock_levels (sku, location_id, on_hand, reserved, safety_stock, updated_at) \
-         VALUES ($1, $2, $3, $4, 0, $5) \
+        "INSERT INTO stock_levels (sku, location_id, on_hand, safety_stock, updated_at) \
+         VALUES ($1, $2, $3, 0, $4) \
          ON CONFLICT (sku, location_id) DO UPDATE SET \
          on_hand = stock_levels.on_hand + excluded.on_hand, \
-         reserved = stock_levels.reserved + excluded.reserved, \
          updated_at = excluded.updated_at \
-         RETURNING on_hand, reserved, safety_stock",
+         RETURNING on_hand, safety_stock",
         vec![
             sku.to_string().into(),
             location.to_string().into(),
             on_hand_delta.into(),
-            reserved_delta.into(),
             now.into(),
         ],
     )
@@ -520,8 +471,55 @@ pub(super) async fn bump_level<C: ConnectionTrait>(
     .ok_or_else(|| StoreError::Other("upsert returned no row".to_owned()))?;
     Ok(StockLevel::new(
         row.try_get("", "on_hand")?,
-        row.try_get("", "reserved")?,
+        held_sum(db, sku, location).await?,
         row.try_get("", "safety_stock")?,
+    ))
+}
+
+/// What HELD reservations still hold on a (sku, location): `reserved`, by definition.
+pub(super) const HELD_SUM_SQL: &str = "CAST(COALESCE((SELECT SUM(l.quantity - l.committed - l.released) \
+     FROM reservation_lines l JOIN reservations r ON r.id = l.reservation_id \
+     WHERE r.status = 'HELD' AND l.sku = s.sku AND l.location_id = s.location_id), 0) AS BIGINT)";
+
+pub(super) async fn held_sum<C: ConnectionTrait>(
+    db: &C,
+    sku: &Sku,
+    location: &LocationId,
+) -> Result<i64, StoreError> {
+    let row = sql::query_one(
+        db,
+        "SELECT CAST(COALESCE(SUM(l.quantity - l.committed - l.released), 0) AS BIGINT) AS held \
+         FROM reservation_lines l JOIN reservations r ON r.id = l.reservation_id \
+         WHERE r.status = 'HELD' AND l.sku = $1 AND l.location_id = $2",
+        vec![sku.to_string().into(), location.to_string().into()],
+    )
+    .await?;
+    Ok(match row {
+        Some(r) => r.try_get("", "held")?,
+        None => 0,
+    })
+}
+
+/// The counters of a (sku, location): stored `on_hand` and safety, derived `reserved`.
+pub(super) async fn level_of<C: ConnectionTrait>(
+    db: &C,
+    sku: &Sku,
+    location: &LocationId,
+) -> Result<StockLevel, StoreError> {
+    let row = sql::query_one(
+        db,
+        "SELECT on_hand, safety_stock FROM stock_levels WHERE sku = $1 AND location_id = $2",
+        vec![sku.to_string().into(), location.to_string().into()],
+    )
+    .await?;
+    let (on_hand, safety) = match row {
+        Some(r) => (r.try_get("", "on_hand")?, r.try_get("", "safety_stock")?),
+        None => (0, 0),
+    };
+    Ok(StockLevel::new(
+        on_hand,
+        held_sum(db, sku, location).await?,
+        safety,
     ))
 }
 

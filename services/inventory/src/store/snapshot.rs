@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use omni_types::{LocationId, Sku};
 
+use super::reservations::HELD_SUM_SQL;
 use super::sql;
 use super::{Store, StoreError};
 use crate::domain::{CapacityDay, StockLevel};
@@ -25,8 +26,10 @@ impl Store {
     pub async fn all_levels(&self) -> Result<Vec<(Sku, LocationId, StockLevel)>, StoreError> {
         let rows = sql::query_all(
             &self.db,
-            "SELECT sku, location_id, on_hand, reserved, safety_stock FROM stock_levels \
-             ORDER BY sku, location_id",
+            &format!(
+                "SELECT s.sku, s.location_id, s.on_hand, {HELD_SUM_SQL} AS reserved, \
+                 s.safety_stock FROM stock_levels s ORDER BY s.sku, s.location_id"
+            ),
             vec![],
         )
         .await?;
@@ -48,7 +51,8 @@ impl Store {
     }
 
     /// Capacity used on days that may still be current somewhere (yesterday to tomorrow in UTC
-    /// covers every time zone).
+    /// covers every time zone): every counted reservation takes one unit of each location it
+    /// names, and only an expiry gives it back (a release keeps it: the day was planned).
     pub async fn recent_capacity(
         &self,
         now: DateTime<Utc>,
@@ -56,15 +60,20 @@ impl Store {
         let from = (now - chrono::Duration::days(2)).date_naive().to_string();
         let rows = sql::query_all(
             &self.db,
-            "SELECT location_id, local_date, used FROM capacity_usage WHERE local_date >= $1",
-            vec![from.into()],
+            "SELECT l.location_id, r.capacity_date AS local_date, \
+             CAST(COUNT(DISTINCT r.id) AS BIGINT) AS used \
+             FROM reservations r JOIN reservation_lines l ON l.reservation_id = r.id \
+             WHERE r.count_capacity = $2 AND r.status <> 'EXPIRED' \
+             AND r.capacity_date IS NOT NULL AND r.capacity_date >= $1 \
+             GROUP BY l.location_id, r.capacity_date",
+            vec![from.into(), true.into()],
         )
         .await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             let location: String = r.try_get("", "location_id")?;
             let date: String = r.try_get("", "local_date")?;
-            let used: i32 = r.try_get("", "used")?;
+            let used: i64 = r.try_get("", "used")?;
             let Some(day) = parse_day(&date) else {
                 return Err(StoreError::Corrupt(format!("capacity date {date}")));
             };
@@ -77,18 +86,16 @@ impl Store {
         Ok(out)
     }
 
-    /// PostgreSQL against itself: `on_hand` = Σ ledger and `reserved` = Σ HELD lines for every
-    /// key. With `repair`, the levels are set to what the ledger and the reservations say.
+    /// PostgreSQL against itself: `on_hand` = Σ ledger for every key (`reserved` is derived
+    /// from the reservation lines, so it cannot drift). With `repair`, `on_hand` is set to what
+    /// the ledger says.
     pub async fn check_database(&self, repair: bool) -> Result<Vec<Drift>, StoreError> {
         let rows = sql::query_all(
             &self.db,
-            "SELECT s.sku, s.location_id, s.on_hand, s.reserved, \
+            "SELECT s.sku, s.location_id, s.on_hand, \
              CAST(COALESCE((SELECT SUM(m.delta) FROM stock_movements m \
-                       WHERE m.sku = s.sku AND m.location_id = s.location_id), 0) AS BIGINT) AS ledger, \
-             CAST(COALESCE((SELECT SUM(l.quantity - l.committed - l.released) \
-                       FROM reservation_lines l JOIN reservations r ON r.id = l.reservation_id \
-                       WHERE r.status = 'HELD' AND l.sku = s.sku \
-                       AND l.location_id = s.location_id), 0) AS BIGINT) AS held \
+                       WHERE m.sku = s.sku AND m.location_id = s.location_id), 0) AS BIGINT) \
+                       AS ledger \
              FROM stock_levels s ORDER BY s.sku, s.location_id",
             vec![],
         )
@@ -98,35 +105,24 @@ impl Store {
             let sku: String = r.try_get("", "sku")?;
             let location: String = r.try_get("", "location_id")?;
             let on_hand: i64 = r.try_get("", "on_hand")?;
-            let reserved: i64 = r.try_get("", "reserved")?;
             let ledger: i64 = r.try_get("", "ledger")?;
-            let held: i64 = r.try_get("", "held")?;
-            for (field, found, expected) in
-                [("on_hand", on_hand, ledger), ("reserved", reserved, held)]
-            {
-                if found != expected {
-                    drifts.push(Drift {
-                        sku: sku.clone(),
-                        location: location.clone(),
-                        field,
-                        store: "postgres",
-                        found,
-                        expected,
-                        repaired: repair,
-                    });
-                }
+            if on_hand == ledger {
+                continue;
             }
-            if repair && (on_hand != ledger || reserved != held) {
+            drifts.push(Drift {
+                sku: sku.clone(),
+                location: location.clone(),
+                field: "on_hand",
+                store: "postgres",
+                found: on_hand,
+                expected: ledger,
+                repaired: repair,
+            });
+            if repair {
                 sql::execute(
                     &self.db,
-                    "UPDATE stock_levels SET on_hand = $3, reserved = $4 \
-                     WHERE sku = $1 AND location_id = $2",
-                    vec![
-                        sku.clone().into(),
-                        location.clone().into(),
-                        ledger.into(),
-                        held.into(),
-                    ],
+                    "UPDATE stock_levels SET on_hand = $3 WHERE sku = $1 AND location_id = $2",
+                    vec![sku.into(), location.into(), ledger.into()],
                 )
                 .await?;
             }

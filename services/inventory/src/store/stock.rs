@@ -5,7 +5,7 @@ use omni_platform::events::{Envelope, outbox};
 use omni_types::{LocationId, Sku};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
 
-use super::reservations::bump_level;
+use super::reservations::{bump_level, held_sum, level_of};
 use super::sql::{self, for_update};
 use super::{Store, StoreError};
 use crate::domain::{HeldOnKey, Movement, StockLevel, apply};
@@ -123,8 +123,8 @@ impl Store {
     ) -> Result<StockLevel, StoreError> {
         sql::execute(
             txn,
-            "INSERT INTO stock_levels (sku, location_id, on_hand, reserved, safety_stock, \
-             updated_at) VALUES ($1, $2, 0, 0, 0, $3) ON CONFLICT (sku, location_id) DO NOTHING",
+            "INSERT INTO stock_levels (sku, location_id, on_hand, safety_stock, updated_at) \
+             VALUES ($1, $2, 0, 0, $3) ON CONFLICT (sku, location_id) DO NOTHING",
             vec![
                 sku.to_string().into(),
                 location.to_string().into(),
@@ -135,7 +135,7 @@ impl Store {
         let row = sql::query_one(
             txn,
             &format!(
-                "SELECT on_hand, reserved, safety_stock FROM stock_levels \
+                "SELECT on_hand, safety_stock FROM stock_levels \
                  WHERE sku = $1 AND location_id = $2{}",
                 for_update(txn.get_database_backend())
             ),
@@ -145,7 +145,7 @@ impl Store {
         .ok_or_else(|| StoreError::Other("stock level vanished under lock".to_owned()))?;
         Ok(StockLevel::new(
             row.try_get("", "on_hand")?,
-            row.try_get("", "reserved")?,
+            held_sum(txn, sku, location).await?,
             row.try_get("", "safety_stock")?,
         ))
     }
@@ -158,7 +158,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<AppliedMovement, StoreError> {
         let delta = apply(current, &request.movement);
-        let level = bump_level(txn, &request.sku, &request.location, delta, 0, now).await?;
+        let level = bump_level(txn, &request.sku, &request.location, delta, now).await?;
         insert_movement(
             txn,
             &LedgerRow {
@@ -209,7 +209,7 @@ impl Store {
         let row = sql::query_one(
             &txn,
             "UPDATE stock_levels SET safety_stock = $3, updated_at = $4 \
-             WHERE sku = $1 AND location_id = $2 RETURNING on_hand, reserved, safety_stock",
+             WHERE sku = $1 AND location_id = $2 RETURNING on_hand, safety_stock",
             vec![
                 sku.to_string().into(),
                 location.to_string().into(),
@@ -221,7 +221,7 @@ impl Store {
         .ok_or_else(|| StoreError::Other("stock level vanished under lock".to_owned()))?;
         let level = StockLevel::new(
             row.try_get("", "on_hand")?,
-            row.try_get("", "reserved")?,
+            held_sum(&txn, sku, location).await?,
             row.try_get("", "safety_stock")?,
         );
         outbox::enqueue_all(&txn, &events(&level)).await?;
@@ -233,21 +233,7 @@ impl Store {
     pub async fn levels(&self, keys: &[(Sku, LocationId)]) -> Result<Vec<StockLevel>, StoreError> {
         let mut out = Vec::with_capacity(keys.len());
         for (sku, location) in keys {
-            let row = sql::query_one(
-                &self.db,
-                "SELECT on_hand, reserved, safety_stock FROM stock_levels \
-                 WHERE sku = $1 AND location_id = $2",
-                vec![sku.to_string().into(), location.to_string().into()],
-            )
-            .await?;
-            out.push(match row {
-                Some(r) => StockLevel::new(
-                    r.try_get("", "on_hand")?,
-                    r.try_get("", "reserved")?,
-                    r.try_get("", "safety_stock")?,
-                ),
-                None => StockLevel::new(0, 0, 0),
-            });
+            out.push(level_of(&self.db, sku, location).await?);
         }
         Ok(out)
     }

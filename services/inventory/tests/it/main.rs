@@ -4,6 +4,8 @@
 //! random key prefix and deletes it afterwards, so they run in parallel and leave nothing behind.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod auth;
 mod gate_contract;
+mod metrics;
 mod service;
 mod support;

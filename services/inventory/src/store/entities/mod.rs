@@ -1,6 +1,5 @@
 //! sea-orm entities of the inventory database (schema in `omni-inventory-migration`).
 
-pub mod capacity_usage;
 pub mod channel_pools;
 pub mod locations;
 pub mod reservation_lines;

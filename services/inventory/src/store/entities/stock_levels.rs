@@ -8,7 +8,6 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub location_id: String,
     pub on_hand: i64,
-    pub reserved: i64,
     pub safety_stock: i64,
     pub updated_at: DateTimeUtc,
 }
