@@ -11,6 +11,7 @@ use omni_platform::events::rabbitmq::{RabbitMqBus, Topology};
 use omni_platform::events::{ConsumerHandle, EventBus, ParkedMessages};
 use omni_platform::grpc::client::CallContext;
 use omni_platform::grpc::{GrpcServices, RunningServer, serve};
+use omni_platform::metrics::{MetricsError, MetricsServer, serve_metrics};
 use omni_proto::orders::v1::order_service_server::OrderServiceServer;
 use omni_proto::orders::v1::store_service_server::StoreServiceServer;
 use tokio::task::JoinHandle;
@@ -19,7 +20,8 @@ use tokio_util::sync::CancellationToken;
 use crate::clients::{GrpcInventory, GrpcMember, InventoryPort, MemberPort};
 use crate::config::OrdersConfig;
 use crate::events::consumers::{
-    InventoryEvents, WarehouseEvents, inventory_subscription, warehouse_subscription,
+    INVENTORY_QUEUE, InventoryEvents, WAREHOUSE_QUEUE, WarehouseEvents, inventory_subscription,
+    warehouse_subscription,
 };
 use crate::grpc::{OrderApi, StoreApi};
 use crate::jobs::{ConfirmationSweeper, PickupExpiry, spawn_every};
@@ -30,6 +32,24 @@ pub struct Infra {
     pub bus: Arc<dyn EventBus>,
     pub parked: Option<Arc<dyn ParkedMessages>>,
     pub clock: SharedClock,
+    /// The consumers' queue names; tests sharing one broker give each run its own.
+    pub queues: ConsumerQueues,
+}
+
+/// Queue names of the two consumers (`<short name>.<purpose>` in production).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerQueues {
+    pub warehouse: String,
+    pub inventory: String,
+}
+
+impl Default for ConsumerQueues {
+    fn default() -> Self {
+        Self {
+            warehouse: WAREHOUSE_QUEUE.to_owned(),
+            inventory: INVENTORY_QUEUE.to_owned(),
+        }
+    }
 }
 
 impl Infra {
@@ -46,6 +66,7 @@ impl Infra {
                     bus: bus.clone(),
                     parked: Some(bus),
                     clock: system_clock(),
+                    queues: ConsumerQueues::default(),
                 })
             }
             None => {
@@ -54,6 +75,7 @@ impl Infra {
                     bus: bus.clone(),
                     parked: Some(bus),
                     clock: system_clock(),
+                    queues: ConsumerQueues::default(),
                 })
             }
         }
@@ -99,6 +121,8 @@ pub enum StartError {
     Server(String),
     #[error("INVENTORY_ADDR / MEMBER_ADDR / SERVICE_TOKEN: {0}")]
     Peer(String),
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
 }
 
 pub struct Application {
@@ -109,6 +133,7 @@ pub struct Application {
     relay: Option<JoinHandle<()>>,
     relay_stop: CancellationToken,
     consumers: Vec<ConsumerHandle>,
+    metrics: Option<MetricsServer>,
 }
 
 impl Application {
@@ -143,6 +168,7 @@ impl Application {
             infra.bus.clone(),
             RelayConfig {
                 clock: infra.clock.clone(),
+                service: "orders",
                 ..RelayConfig::default()
             },
         );
@@ -161,12 +187,12 @@ impl Application {
         let mut consumers = Vec::new();
         for (sub, handler) in [
             (
-                warehouse_subscription(),
+                warehouse_subscription(&infra.queues.warehouse),
                 Arc::new(WarehouseEvents::new(orders.clone()))
                     as Arc<dyn omni_platform::events::EventHandler>,
             ),
             (
-                inventory_subscription(),
+                inventory_subscription(&infra.queues.inventory),
                 Arc::new(InventoryEvents::new(orders.clone())),
             ),
         ] {
@@ -229,6 +255,10 @@ impl Application {
         let server = serve(config.listen_addr, services, std::future::pending())
             .await
             .map_err(|e| StartError::Server(e.to_string()))?;
+        let metrics = match config.metrics_addr {
+            Some(addr) => Some(serve_metrics(addr).await?),
+            None => None,
+        };
         Ok(Self {
             server,
             orders,
@@ -237,11 +267,17 @@ impl Application {
             relay: Some(relay),
             relay_stop,
             consumers,
+            metrics,
         })
     }
 
     pub fn grpc_addr(&self) -> SocketAddr {
         self.server.local_addr()
+    }
+
+    /// Where `/metrics` is served, when `METRICS_ADDR` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(MetricsServer::local_addr)
     }
 
     /// The use cases, for jobs driven by tests (`PickupExpiry { orders }.run_once(now)`).
@@ -265,6 +301,9 @@ impl Application {
         self.relay_stop.cancel();
         if let Some(relay) = self.relay.take() {
             let _ = relay.await;
+        }
+        if let Some(metrics) = self.metrics.take() {
+            metrics.shutdown().await;
         }
     }
 }

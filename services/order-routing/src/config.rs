@@ -15,7 +15,9 @@ pub struct OrdersConfig {
     /// `None`: the in-process bus (embedded mode, tests).
     pub amqp_url: Option<Secret>,
     pub listen_addr: SocketAddr,
-    pub metrics_addr: SocketAddr,
+    /// `METRICS_ADDR`: the admin HTTP listener (`/metrics`, `/healthz`); unset = none (the
+    /// manifests set `0.0.0.0:9102`).
+    pub metrics_addr: Option<SocketAddr>,
     /// `None`: no authentication (development only).
     pub verifier: Option<TokenVerifier>,
     pub inventory_addr: String,
@@ -72,7 +74,7 @@ impl OrdersConfig {
             database_url,
             amqp_url: env.url_opt("AMQP_URL", &["amqp", "amqps"])?,
             listen_addr: env.socket_addr_or("LISTEN_ADDR", "0.0.0.0:50052")?,
-            metrics_addr: env.socket_addr_or("METRICS_ADDR", "0.0.0.0:9102")?,
+            metrics_addr: env.parse_opt("METRICS_ADDR")?,
             verifier: TokenVerifier::from_env(env)?,
             inventory_addr: peer_addr(env, "INVENTORY_ADDR", "http://127.0.0.1:50051")?,
             member_addr: peer_addr(env, "MEMBER_ADDR", "http://127.0.0.1:50053")?,

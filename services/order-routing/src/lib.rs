@@ -12,5 +12,6 @@ pub mod domain;
 pub mod events;
 pub mod grpc;
 pub mod jobs;
+pub mod metrics;
 pub mod service;
 pub mod store;

@@ -5,6 +5,7 @@
 use sea_orm_migration::prelude::*;
 
 mod m0002_orders;
+mod m0003_order_reservations;
 
 pub struct Migrator;
 
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         let mut all = omni_platform::events::migration::migrations();
         all.push(Box::new(m0002_orders::Migration));
+        all.push(Box::new(m0003_order_reservations::Migration));
         all
     }
 }

@@ -258,6 +258,14 @@ pub enum OrderStateError {
     },
 }
 
+/// Where re-routed lines go: one new allocation per entry (the planner's answer for them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RerouteTo {
+    pub location: LocationId,
+    pub kind: AllocationKind,
+    pub lines: Vec<LineId>,
+}
+
 /// An order as the state machines see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderState {
@@ -514,6 +522,92 @@ impl OrderState {
         let before = self.status();
         let kinds = self.cancel_lines_unchecked(&chosen, reason);
         Ok(self.completion_events(before, kinds))
+    }
+
+    /// Moves open lines to new allocations: each line is released at its old allocation (which
+    /// is cancelled once nothing is left on it) and each new allocation is asked to fulfil.
+    /// Returns the new allocations' ids, in the order of `to`, and the events. Nothing changes
+    /// on error.
+    pub fn reroute(
+        &mut self,
+        to: &[RerouteTo],
+    ) -> Result<(Vec<AllocationId>, Vec<OrderEvent>), OrderStateError> {
+        let moved: BTreeSet<LineId> = to.iter().flat_map(|r| r.lines.iter().copied()).collect();
+        if moved.is_empty() || to.iter().any(|r| r.lines.is_empty()) {
+            return Err(OrderStateError::NothingSelected);
+        }
+        for id in &moved {
+            let line = self.line(*id)?;
+            let a = self.allocation(line.allocation)?;
+            if line.cancelled || !a.status.is_open() {
+                return Err(OrderStateError::Transition {
+                    allocation: a.id,
+                    source: TransitionError {
+                        from: a.status,
+                        to: AllocationStatus::Cancelled,
+                    },
+                });
+            }
+        }
+        let mut old: Vec<AllocationId> = moved
+            .iter()
+            .filter_map(|id| self.line(*id).ok().map(|l| l.allocation))
+            .collect();
+        old.sort();
+        old.dedup();
+        let mut kinds = Vec::new();
+        for id in &old {
+            let lines: Vec<LineQty> = self
+                .live_lines(*id)
+                .into_iter()
+                .filter(|l| moved.contains(&l.line_id))
+                .collect();
+            let location = self.allocation(*id)?.location.clone();
+            kinds.push(OrderEventKind::AllocationReleased {
+                allocation: *id,
+                location,
+                lines,
+            });
+        }
+        let mut next = self.allocations.iter().map(|a| a.id.0).max().unwrap_or(0);
+        let mut created = Vec::with_capacity(to.len());
+        for target in to {
+            next += 1;
+            let id = AllocationId(next);
+            self.allocations.push(AllocationState {
+                id,
+                location: target.location.clone(),
+                kind: target.kind.clone(),
+                status: AllocationStatus::Allocated,
+            });
+            for line in self
+                .lines
+                .iter_mut()
+                .filter(|l| target.lines.contains(&l.line_id))
+            {
+                line.allocation = id;
+            }
+            created.push(id);
+        }
+        for id in old {
+            if self
+                .lines
+                .iter()
+                .filter(|l| l.allocation == id)
+                .all(|l| l.cancelled)
+            {
+                self.set_status(id, AllocationStatus::Cancelled);
+            }
+        }
+        for id in &created {
+            let a = self.allocation(*id)?;
+            kinds.push(OrderEventKind::FulfilmentRequested {
+                allocation: *id,
+                location: a.location.clone(),
+                lines: self.live_lines(*id),
+            });
+        }
+        Ok((created, self.emit(kinds)))
     }
 
     /// A return of `lines` (line, units) at `location`. Only units the customer received and has

@@ -6,21 +6,23 @@ use std::collections::BTreeSet;
 use async_trait::async_trait;
 use omni_platform::events::{Envelope, EventHandler, HandlerError, Subscription, names};
 use omni_proto::events::v1 as pb;
-use omni_types::LocationId;
+use omni_types::{LocationId, ReservationId};
 
 use crate::service::Orders;
 use crate::service::record::Tracking;
 
+/// Production queue names; they also name the consumers in the inbox, whatever queue a
+/// deployment uses.
 pub const WAREHOUSE_QUEUE: &str = "orders.warehouse";
 pub const INVENTORY_QUEUE: &str = "orders.inventory";
 
-pub fn warehouse_subscription() -> Subscription {
-    Subscription::new(WAREHOUSE_QUEUE, ["warehouse.#"])
+pub fn warehouse_subscription(queue: &str) -> Subscription {
+    Subscription::new(queue, ["warehouse.#"])
 }
 
-pub fn inventory_subscription() -> Subscription {
+pub fn inventory_subscription(queue: &str) -> Subscription {
     Subscription::new(
-        INVENTORY_QUEUE,
+        queue,
         [
             names::INVENTORY_STOCK_SHORTAGE,
             names::INVENTORY_RESERVATION_EXPIRED,
@@ -131,6 +133,18 @@ impl InventoryEvents {
     pub fn new(orders: Orders) -> Self {
         Self { orders }
     }
+
+    /// Re-routed lines have reservations of their own; inventory names only those.
+    async fn order_of(
+        &self,
+        reservation: &str,
+        named: &str,
+    ) -> Result<Option<uuid::Uuid>, HandlerError> {
+        self.orders
+            .order_of_reservation(reservation, named)
+            .await
+            .map_err(|e| HandlerError::Retry(e.to_string()))
+    }
 }
 
 #[async_trait]
@@ -143,7 +157,9 @@ impl EventHandler for InventoryEvents {
                 let location = LocationId::parse(e.location_id.clone())
                     .map_err(|err| HandlerError::Reject(format!("location_id: {err}")))?;
                 for r in e.reservations.iter().filter(|r| !r.order_id.is_empty()) {
-                    let order = uuid("order_id", &r.order_id)?;
+                    let Some(order) = self.order_of(&r.reservation_id, &r.order_id).await? else {
+                        continue;
+                    };
                     // One inbox claim per (event, order): a shortage names several orders.
                     let claim = format!("{id}:{order}");
                     outcome(
@@ -152,6 +168,7 @@ impl EventHandler for InventoryEvents {
                                 INVENTORY_QUEUE,
                                 &claim,
                                 order,
+                                ReservationId::parse(&r.reservation_id).ok(),
                                 Some(location.clone()),
                                 Some(BTreeSet::from([e.sku.clone()])),
                                 format!("stock shortage of {} at {}", e.sku, e.location_id),
@@ -166,12 +183,16 @@ impl EventHandler for InventoryEvents {
                 if e.order_id.is_empty() {
                     return Ok(());
                 }
+                let Some(order) = self.order_of(&e.reservation_id, &e.order_id).await? else {
+                    return Ok(());
+                };
                 outcome(
                     self.orders
                         .stock_lost(
                             INVENTORY_QUEUE,
                             id,
-                            uuid("order_id", &e.order_id)?,
+                            order,
+                            ReservationId::parse(&e.reservation_id).ok(),
                             None,
                             None,
                             "the reservation expired before the order was confirmed".into(),

@@ -129,7 +129,6 @@ pub fn envelopes(
     let order_id = record.id().to_string();
     let member_id = record.member.map(|m| m.to_string()).unwrap_or_default();
     let channel_id = record.channel.to_string();
-    let reservation_id = record.reservation_id().to_string();
     // A release is explained by the cancellation emitted with it.
     let cancel_reason = events.iter().find_map(|e| match &e.kind {
         OrderEventKind::Cancelled { reason, .. } => Some(*reason),
@@ -257,7 +256,7 @@ pub fn envelopes(
                             order_id: order_id.clone(),
                             allocation_id: allocation_uuid(record, *allocation),
                             location_id: location.to_string(),
-                            reservation_id: reservation_id.clone(),
+                            reservation_id: record.reservation_of(*allocation).to_string(),
                             kind: kind as i32,
                             lines: lines(record, l),
                             fulfilled_at: at,
@@ -277,7 +276,7 @@ pub fn envelopes(
                         order_id: order_id.clone(),
                         allocation_id: allocation_uuid(record, *allocation),
                         location_id: location.to_string(),
-                        reservation_id: reservation_id.clone(),
+                        reservation_id: record.reservation_of(*allocation).to_string(),
                         lines: lines(record, l),
                         reason: release_reason(cancel_reason) as i32,
                         detail: ctx.detail.to_owned(),

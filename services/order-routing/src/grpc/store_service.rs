@@ -36,6 +36,7 @@ impl StoreService for StoreApi {
             Some(&request.get_ref().store_id),
         )?;
         let r = request.into_inner();
+        let whole_open_queue = r.statuses.is_empty() && r.page_token.is_empty();
         let store = convert::parse_store(r.store_id).map_err(status)?;
         let mut statuses = Vec::new();
         for (i, s) in r.statuses.iter().enumerate() {
@@ -61,6 +62,9 @@ impl StoreService for StoreApi {
             page_token: r.page_token,
         };
         let (orders, next) = self.orders.list(&query, false).await.map_err(status)?;
+        if whole_open_queue && next.is_empty() {
+            crate::metrics::pickup_queue(store.as_ref(), orders.len());
+        }
         Ok(Response::new(pb::ListPickupsResponse {
             pickups: orders
                 .iter()
@@ -158,15 +162,18 @@ impl StoreService for StoreApi {
         let r = request.into_inner();
         let store = convert::parse_store(r.store_id).map_err(status)?;
         let id = convert::parse_order_id(&r.order_id, "order_id").map_err(status)?;
-        if pb::RejectAction::try_from(r.action).unwrap_or(pb::RejectAction::Unspecified)
-            == pb::RejectAction::Unspecified
-        {
-            return Err(status(ServiceError::invalid(
-                "action",
-                "must be REROUTE or CANCEL",
-            )));
-        }
-        let (record, RejectOutcome::Cancelled(refund)) = self
+        let reroute =
+            match pb::RejectAction::try_from(r.action).unwrap_or(pb::RejectAction::Unspecified) {
+                pb::RejectAction::Reroute => true,
+                pb::RejectAction::Cancel => false,
+                pb::RejectAction::Unspecified => {
+                    return Err(status(ServiceError::invalid(
+                        "action",
+                        "must be REROUTE or CANCEL",
+                    )));
+                }
+            };
+        let (record, outcome) = self
             .orders
             .reject_line(
                 &store,
@@ -175,11 +182,22 @@ impl StoreService for StoreApi {
                 i64::from(r.quantity),
                 r.reason,
                 &r.idempotency_key,
+                reroute,
             )
             .await
             .map_err(status)?;
+        let (outcome, refund) = match outcome {
+            RejectOutcome::Rerouted => (
+                pb::RejectOutcome::Rerouted,
+                crate::service::Refund {
+                    minor_units: 0,
+                    points: 0,
+                },
+            ),
+            RejectOutcome::Cancelled(refund) => (pb::RejectOutcome::Cancelled, refund),
+        };
         Ok(Response::new(pb::RejectLineResponse {
-            outcome: pb::RejectOutcome::Cancelled as i32,
+            outcome: outcome as i32,
             refund: Some(money(Money::new(refund.minor_units, record.state.currency))),
             points_to_refund: i64::try_from(refund.points).unwrap_or(i64::MAX),
             order: Some(convert::order(&record)),

@@ -6,12 +6,13 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use omni_platform::events::{inbox, outbox};
-use omni_types::LocationId;
+use omni_types::{LocationId, ReservationId};
 use sea_orm::{DatabaseTransaction, TransactionTrait};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use super::error::ServiceError;
 use super::record::{OrderRecord, PickupStatus, Tracking};
+use super::reroute::{Rerouting, affected_lines};
 use super::{Orders, chrono_duration, sha256_hex};
 use crate::domain::order::{Fulfilment, LineId};
 use crate::domain::pickup::{self, PickupCode, PickupCodeError};
@@ -20,7 +21,7 @@ use crate::domain::state::{
     AllocationId, AllocationStatus, CancelReason, OrderEvent, OrderEventKind, OrderStateError,
 };
 use crate::events::outgoing::{self, EventContext};
-use crate::store::{orders, request_keys};
+use crate::store::{orders, request_keys, reservations};
 
 /// Value and points given back by one change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +39,8 @@ pub enum ConfirmOutcome {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RejectOutcome {
+    /// Held and requested at another location; nothing is refunded.
+    Rerouted,
     Cancelled(Refund),
 }
 
@@ -78,6 +81,8 @@ struct Emitted {
     pickup_code: Option<PickupCode>,
     return_id: Option<String>,
     changed: Vec<AllocationId>,
+    /// Re-route reservations this change gives to the order (recorded for inventory's events).
+    reservations: Vec<ReservationId>,
 }
 
 /// How a change is made idempotent.
@@ -210,6 +215,9 @@ impl Orders {
         let envelopes = outgoing::envelopes(&record, &emitted.events, &ctx, now)?;
         orders::save(&txn, &record).await?;
         outbox::enqueue_all(&txn, &envelopes).await?;
+        for reservation in &emitted.reservations {
+            reservations::record(&txn, &reservation.to_string(), id, now).await?;
+        }
         if let Dedupe::Key { scope, key, hash } = &dedupe
             && keep_key
         {
@@ -464,8 +472,10 @@ impl Orders {
         .await
     }
 
-    /// RejectLine: the store cannot find a line. One reservation per order cannot gain lines at
-    /// another location, so both actions cancel the units (outcome CANCELLED) and release them.
+    /// RejectLine: the store cannot find a line. REROUTE holds it at another location under a
+    /// new reservation and asks that location to fulfil it; when none can (or for CANCEL) the
+    /// line is cancelled, refunded and released.
+    #[allow(clippy::too_many_arguments)]
     pub async fn reject_line(
         &self,
         store: &LocationId,
@@ -474,51 +484,73 @@ impl Orders {
         quantity: i64,
         reason: String,
         key: &str,
+        reroute: bool,
     ) -> Result<(OrderRecord, RejectOutcome), ServiceError> {
         check_key(key)?;
         check_reason(&reason)?;
-        let hash = request_hash(&(store, &line_id, quantity, &reason))?;
+        let hash = request_hash(&(store, &line_id, quantity, &reason, reroute))?;
+        let rerouting = if reroute {
+            let record = orders::load(&self.db, id)
+                .await?
+                .ok_or_else(|| order_not_found(id))?;
+            let line = rejected_line(&record, store, id, &line_id, quantity)?;
+            self.prepare_reroute(
+                &record,
+                &BTreeSet::from([line]),
+                &BTreeSet::from([store.clone()]),
+            )
+            .await?
+        } else {
+            None
+        };
         let store = store.clone();
-        self.keyed_change(id, "reject-line", key, hash, move |record, _now| {
-            let line = line_id
-                .parse::<u32>()
-                .ok()
-                .and_then(|n| record.state.lines.iter().find(|l| l.line_id == LineId(n)))
-                .cloned()
-                .ok_or_else(|| ServiceError::invalid("line_id", format!("no line {line_id:?}")))?;
-            let here = record
-                .state
-                .allocation(line.allocation)
-                .map(|a| a.location == store)
-                .unwrap_or(false);
-            if !here {
-                return Err(order_not_found(id));
-            }
-            if quantity != 0 && quantity != i64::from(line.qty) {
-                return Err(ServiceError::invalid(
-                    "quantity",
-                    format!("lines are rejected whole: 0 or {}", line.qty),
-                ));
-            }
-            let chosen = BTreeSet::from([line.line_id]);
-            let events = record
-                .state
-                .cancel(Some(&chosen), CancelReason::StoreCouldNotFind)
-                .map_err(|e| ServiceError::refused("LINE_NOT_OPEN", e.to_string()))?;
-            let refund = refund_of(&events);
-            let changed = released_allocations(&events);
-            Ok((
-                Emitted {
-                    events,
-                    detail: reason,
-                    changed,
-                    ..Emitted::default()
-                },
-                RejectOutcome::Cancelled(refund),
-                true,
-            ))
-        })
-        .await
+        let plan = rerouting.clone();
+        let result = self
+            .keyed_change(id, "reject-line", key, hash, move |record, now| {
+                let line = rejected_line(record, &store, id, &line_id, quantity)?;
+                if let Some(r) = &plan {
+                    let (events, changed) = r.apply(record, now)?;
+                    return Ok((
+                        Emitted {
+                            events,
+                            detail: reason,
+                            changed,
+                            reservations: vec![r.reservation.clone()],
+                            ..Emitted::default()
+                        },
+                        RejectOutcome::Rerouted,
+                        true,
+                    ));
+                }
+                let chosen = BTreeSet::from([line]);
+                let events = record
+                    .state
+                    .cancel(Some(&chosen), CancelReason::StoreCouldNotFind)
+                    .map_err(|e| ServiceError::refused("LINE_NOT_OPEN", e.to_string()))?;
+                let refund = refund_of(&events);
+                let changed = released_allocations(&events);
+                Ok((
+                    Emitted {
+                        events,
+                        detail: reason,
+                        changed,
+                        ..Emitted::default()
+                    },
+                    RejectOutcome::Cancelled(refund),
+                    true,
+                ))
+            })
+            .await;
+        if let Some(r) = &rerouting {
+            let applied = result.as_ref().is_ok_and(|(record, _)| {
+                record
+                    .allocations
+                    .iter()
+                    .any(|a| a.reservation.as_ref() == Some(&r.reservation))
+            });
+            self.finish_reroute(id, r, applied).await;
+        }
+        result
     }
 
     /// AcceptReturn: handed-over units come back at `store`.
@@ -752,37 +784,66 @@ impl Orders {
         }
     }
 
-    /// `inventory.stock.shortage` / `inventory.reservation.expired`: the held units at
-    /// `location` (every location when `None`) of these SKUs (every SKU when `None`) can no
-    /// longer be served; their open lines are cancelled with the reason and released.
+    /// `inventory.stock.shortage` / `inventory.reservation.expired`: the units `reservation`
+    /// holds at `location` (every location when `None`) of these SKUs (every SKU when `None`)
+    /// can no longer be served. Their open lines are re-routed elsewhere (never back to
+    /// `location`); what nothing can serve is cancelled with the reason and released.
+    #[allow(clippy::too_many_arguments)]
     pub async fn stock_lost(
         &self,
         consumer: &str,
         event_id: &str,
         order: uuid::Uuid,
+        reservation: Option<ReservationId>,
         location: Option<LocationId>,
         skus: Option<BTreeSet<String>>,
         detail: String,
     ) -> Result<EffectOutcome, EffectError> {
+        let Some(record) = orders::load(&self.db, order)
+            .await
+            .map_err(ServiceError::from)?
+        else {
+            // An expiry for an order that never became durable is the saga's normal crash
+            // outcome: nothing to do.
+            return Ok(EffectOutcome::AlreadyApplied);
+        };
+        let affected = affected_lines(
+            &record,
+            location.as_ref(),
+            skus.as_ref(),
+            reservation.as_ref(),
+        );
+        if affected.is_empty() {
+            return Ok(EffectOutcome::AlreadyApplied);
+        }
+        let avoid: BTreeSet<LocationId> = location.iter().cloned().collect();
+        let rerouting: Option<Rerouting> = self.prepare_reroute(&record, &affected, &avoid).await?;
+        let plan = rerouting.clone();
         let result = self
             .change(
                 order,
                 Dedupe::Inbox { consumer, event_id },
-                |record, _now| {
-                    let affected: BTreeSet<LineId> = record
-                        .state
-                        .lines
-                        .iter()
-                        .filter(|l| !l.cancelled)
-                        .filter(|l| skus.as_ref().is_none_or(|s| s.contains(l.sku.as_str())))
-                        .filter(|l| {
-                            record.state.allocation(l.allocation).is_ok_and(|a| {
-                                a.status.is_open()
-                                    && location.as_ref().is_none_or(|loc| &a.location == loc)
-                            })
-                        })
-                        .map(|l| l.line_id)
-                        .collect();
+                |record, now| {
+                    if let Some(r) = &plan {
+                        let (events, changed) = r.apply(record, now)?;
+                        return Ok((
+                            Emitted {
+                                events,
+                                detail,
+                                changed,
+                                reservations: vec![r.reservation.clone()],
+                                ..Emitted::default()
+                            },
+                            true,
+                            false,
+                        ));
+                    }
+                    let affected = affected_lines(
+                        record,
+                        location.as_ref(),
+                        skus.as_ref(),
+                        reservation.as_ref(),
+                    );
                     if affected.is_empty() {
                         return Ok((Emitted::default(), false, false));
                     }
@@ -804,11 +865,13 @@ impl Orders {
                 },
             )
             .await;
+        if let Some(r) = &rerouting {
+            let applied = matches!(result, Ok(Some((_, true))));
+            self.finish_reroute(order, r, applied).await;
+        }
         match result {
             Ok(Some((_, true))) => Ok(EffectOutcome::Applied),
             Ok(_) => Ok(EffectOutcome::AlreadyApplied),
-            // An expiry for an order that never became durable is the saga's normal crash
-            // outcome: nothing to do.
             Err(ServiceError::NotFound { .. }) => Ok(EffectOutcome::AlreadyApplied),
             Err(e) => Err(e.into()),
         }
@@ -861,9 +924,9 @@ impl Orders {
         let due = orders::claim_unconfirmed(&txn, now - chrono_duration(grace), batch).await?;
         let mut done = 0;
         for record in due {
-            let before = record.unconfirmed;
+            let before = record.clone();
             let after = self.confirm_without_saving(record).await;
-            if after.unconfirmed != before {
+            if after != before {
                 orders::save(&txn, &after).await?;
                 done += 1;
             }
@@ -882,6 +945,28 @@ impl Orders {
                 }
                 Err(e) => {
                     tracing::warn!(order = %record.id(), error = %e, "confirmation still pending")
+                }
+            }
+        }
+        let owed: Vec<ReservationId> = record
+            .allocations
+            .iter()
+            .filter(|a| a.unconfirmed)
+            .filter_map(|a| a.reservation.clone())
+            .collect();
+        for reservation in owed {
+            match self.inventory.confirm(&reservation).await {
+                Ok(()) | Err(crate::clients::PortError::Refused { .. }) => {
+                    for meta in record
+                        .allocations
+                        .iter_mut()
+                        .filter(|m| m.reservation.as_ref() == Some(&reservation))
+                    {
+                        meta.unconfirmed = false;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(order = %record.id(), %reservation, error = %e, "re-route confirmation still pending")
                 }
             }
         }
@@ -914,6 +999,35 @@ fn released_allocations(events: &[OrderEvent]) -> Vec<AllocationId> {
             _ => None,
         })
         .collect()
+}
+
+/// The line a store rejects: it must be allocated to `store`, and rejected whole.
+fn rejected_line(
+    record: &OrderRecord,
+    store: &LocationId,
+    id: uuid::Uuid,
+    line_id: &str,
+    quantity: i64,
+) -> Result<LineId, ServiceError> {
+    let line = line_id
+        .parse::<u32>()
+        .ok()
+        .and_then(|n| record.state.lines.iter().find(|l| l.line_id == LineId(n)))
+        .ok_or_else(|| ServiceError::invalid("line_id", format!("no line {line_id:?}")))?;
+    let here = record
+        .state
+        .allocation(line.allocation)
+        .is_ok_and(|a| &a.location == store);
+    if !here {
+        return Err(order_not_found(id));
+    }
+    if quantity != 0 && quantity != i64::from(line.qty) {
+        return Err(ServiceError::invalid(
+            "quantity",
+            format!("lines are rejected whole: 0 or {}", line.qty),
+        ));
+    }
+    Ok(line.line_id)
 }
 
 /// The order must be a pickup at `store`; otherwise it does not exist for this store.

@@ -7,6 +7,7 @@ pub mod error;
 mod place;
 mod queries;
 pub mod record;
+mod reroute;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,8 +48,13 @@ impl Default for Settings {
     }
 }
 
-/// A hook into the saga, so tests can make the process "die" at the worst moment.
+/// A hook into the saga, so tests can make the process "die" at the worst moment, or hold two
+/// sagas at the same point to make a race happen every time.
+#[async_trait::async_trait]
 pub trait SagaProbe: Send + Sync {
+    /// Called once per PlaceOrder after the first plan and before its Reserve.
+    async fn before_reserve(&self, _order: OrderId) {}
+
     /// Called after stock (and points) are held and before the order is written. An error
     /// stops the saga as a crash would: no compensation, no cleanup.
     fn before_persist(&self, _order: OrderId) -> Result<(), String> {
@@ -58,6 +64,7 @@ pub trait SagaProbe: Send + Sync {
 
 /// The production probe: does nothing.
 pub struct NoProbe;
+#[async_trait::async_trait]
 impl SagaProbe for NoProbe {}
 
 #[derive(Clone)]

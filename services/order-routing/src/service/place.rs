@@ -83,8 +83,16 @@ pub(crate) fn plan_refusal(e: PlanError) -> ServiceError {
                     format!("{:?}", l.reason),
                 )
             }));
+            // Sold out is what a buyer in a flash sale must be told, whichever step noticed it.
+            let sold_out = lines
+                .iter()
+                .all(|l| matches!(l.reason, crate::domain::planner::UnroutableReason::NoStock));
             ServiceError::Refused {
-                reason: "UNROUTABLE",
+                reason: if sold_out {
+                    "INSUFFICIENT_STOCK"
+                } else {
+                    "UNROUTABLE"
+                },
                 message: PlanError::Unroutable { lines }.to_string(),
                 metadata,
             }
@@ -134,7 +142,7 @@ pub(crate) fn plan_refusal(e: PlanError) -> ServiceError {
     }
 }
 
-fn reserve_lines(plan: &Plan) -> Vec<ReserveLine> {
+pub(crate) fn reserve_lines(plan: &Plan) -> Vec<ReserveLine> {
     let mut lines: Vec<ReserveLine> = plan
         .allocations
         .iter()
@@ -180,7 +188,7 @@ fn insufficient(draft: &OrderDraft, short: &[crate::clients::ShortLine]) -> Serv
 }
 
 impl Orders {
-    async fn profile_for(
+    pub(crate) async fn profile_for(
         &self,
         channel: &ChannelId,
     ) -> Result<(RoutingProfile, u32), ServiceError> {
@@ -307,7 +315,9 @@ impl Orders {
             .await
             .map_err(Failure::Ambiguous)?;
         let rid = ReservationId::for_order(OrderId::from(order_id));
-        let (plan, candidates) = self.hold_stock(&rid, draft, &profile, earlier).await?;
+        let (plan, candidates) = self
+            .hold_stock(OrderId::from(order_id), &rid, draft, &profile, earlier)
+            .await?;
         if let (Some(member), points @ 1..) = (member, draft.points_to_redeem())
             && let Err(e) = self
                 .member
@@ -375,6 +385,7 @@ impl Orders {
     /// Plans and reserves, re-planning on a lost race up to `max_plan_attempts` times.
     async fn hold_stock(
         &self,
+        order: OrderId,
         rid: &ReservationId,
         draft: &OrderDraft,
         profile: &RoutingProfile,
@@ -383,6 +394,9 @@ impl Orders {
         let input = PlanInput::from_draft(draft);
         let skus: Vec<_> = draft.lines().iter().map(|l| l.sku.clone()).collect();
         let mut attempt = 0;
+        // Set once a Reserve lost a race: a re-plan that then finds nothing reports the stock
+        // taken meanwhile, not a routing problem.
+        let mut lost: Option<Vec<crate::clients::ShortLine>> = None;
         loop {
             attempt += 1;
             let candidates = match &earlier {
@@ -398,10 +412,16 @@ impl Orders {
                     if earlier.is_some() {
                         self.compensate(rid).await;
                     }
-                    return Err(Failure::Definite(plan_refusal(e)));
+                    return Err(Failure::Definite(match (lost, e) {
+                        (Some(short), PlanError::Unroutable { .. }) => insufficient(draft, &short),
+                        (_, e) => plan_refusal(e),
+                    }));
                 }
             };
             let lines = reserve_lines(&plan);
+            if attempt == 1 {
+                self.probe.before_reserve(order).await;
+            }
             let ttl = self.settings.reserve_ttl;
             let reserved = match draft.checkout_hold() {
                 Some(hold) => self.inventory.convert_hold(hold, rid, &lines, ttl).await,
@@ -413,6 +433,7 @@ impl Orders {
                     if attempt >= self.settings.max_plan_attempts || earlier.is_some() {
                         return Err(Failure::Definite(insufficient(draft, &short)));
                     }
+                    lost = Some(short);
                     tracing::info!(%rid, attempt, "lost a race for stock; re-planning");
                 }
                 Err(ReserveError::Other(e)) => {
@@ -554,6 +575,8 @@ fn new_record(
             tracking: None,
             created_at: now,
             updated_at: now,
+            reservation: None,
+            unconfirmed: false,
         })
         .collect();
     let pickup = match draft.fulfilment() {

@@ -29,6 +29,13 @@ pub struct AllocationMeta {
     pub tracking: Option<Tracking>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Set on allocations made by a re-route: their own reservation (`order:<new uuid>`),
+    /// because inventory cannot add lines to the order's first one. `None` = `order:<order id>`.
+    #[serde(default)]
+    pub reservation: Option<ReservationId>,
+    /// The re-route reservation still waits for ConfirmReservation (the sweeper finishes it).
+    #[serde(default)]
+    pub unconfirmed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -98,6 +105,18 @@ impl OrderRecord {
 
     pub fn reservation_id(&self) -> ReservationId {
         ReservationId::for_order(self.state.id)
+    }
+
+    /// The reservation that holds `allocation`'s stock; events about it carry this id.
+    pub fn reservation_of(&self, allocation: AllocationId) -> ReservationId {
+        self.meta(allocation)
+            .and_then(|m| m.reservation.clone())
+            .unwrap_or_else(|| self.reservation_id())
+    }
+
+    /// Any confirmation still owed: the saga's, or a re-route reservation's.
+    pub fn confirmations_pending(&self) -> bool {
+        self.unconfirmed.pending() || self.allocations.iter().any(|a| a.unconfirmed)
     }
 
     pub fn is_pickup(&self) -> bool {

@@ -6,6 +6,7 @@ pub mod orders;
 pub mod placements;
 pub mod profiles;
 pub mod request_keys;
+pub mod reservations;
 pub mod routing_records;
 
 use sea_orm::{DbErr, RuntimeErr};

@@ -27,7 +27,7 @@ fn active_model(record: &OrderRecord) -> Result<orders::ActiveModel, StoreError>
         pickup_store_id: Set(record.pickup.as_ref().map(|p| p.store.to_string())),
         pickup_status: Set(pickup_status.map(|s| s.as_str().to_owned())),
         pickup_expires_at: Set(pickup_expires_at),
-        confirmations_pending: Set(record.unconfirmed.pending()),
+        confirmations_pending: Set(record.confirmations_pending()),
         sequence: Set(i64::try_from(record.state.sequence).unwrap_or(i64::MAX)),
         document: Set(to_json(record)?),
         planner_input: sea_orm::ActiveValue::NotSet,

@@ -318,7 +318,8 @@ async fn unroutable_orders_name_their_lines() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
-    assert_eq!(reason(&err).as_deref(), Some("UNROUTABLE"));
+    // Nothing anywhere holds Z: a buyer is told it is sold out, with the line named.
+    assert_eq!(reason(&err).as_deref(), Some("INSUFFICIENT_STOCK"));
     assert_eq!(
         crate::support::metadata(&err, "lines").as_deref(),
         Some("1")

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::TimeZone;
-use omni_order_routing::app::{Application, Infra, Peers};
+use omni_order_routing::app::{Application, ConsumerQueues, Infra, Peers};
 use omni_order_routing::config::OrdersConfig;
 use omni_order_routing::domain::planner::LocationKind;
 use omni_order_routing::service::SagaProbe;
@@ -30,6 +30,7 @@ use crate::fakes::{FakeInventory, FakeMember};
 #[derive(Default)]
 pub struct CrashSwitch(pub std::sync::atomic::AtomicBool);
 
+#[async_trait]
 impl SagaProbe for CrashSwitch {
     fn before_persist(&self, _order: OrderId) -> Result<(), String> {
         if self.0.load(std::sync::atomic::Ordering::SeqCst) {
@@ -92,6 +93,7 @@ impl Harness {
                 bus: bus.clone(),
                 parked: Some(bus.clone()),
                 clock: Arc::new(clock.clone()),
+                queues: ConsumerQueues::default(),
             },
             Peers {
                 inventory: inventory.clone(),

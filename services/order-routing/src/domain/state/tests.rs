@@ -361,3 +361,49 @@ proptest! {
         prop_assert_eq!(o.status(), OrderStatus::Cancelled);
     }
 }
+
+#[test]
+fn reroute_moves_open_lines_to_a_new_allocation_and_releases_the_old_one() {
+    let mut o = split_order(0);
+    let before = o.clone();
+    let (created, events) = o
+        .reroute(&[RerouteTo {
+            location: loc("w-3"),
+            kind: AllocationKind::Ship,
+            lines: vec![LineId(1)],
+        }])
+        .unwrap();
+    assert_eq!(created, vec![AllocationId(3)]);
+    assert_eq!(o.lines[0].allocation, AllocationId(3));
+    // Line 1 was all that allocation 1 had: it is cancelled, and the order is still whole.
+    assert_eq!(o.allocation(AllocationId(1)).unwrap().status, S::Cancelled);
+    assert_eq!(o.allocation(AllocationId(3)).unwrap().status, S::Allocated);
+    assert_eq!(o.status(), OrderStatus::Allocated);
+    assert_eq!(o.refunded_minor, 0);
+    let kinds: Vec<_> = events.iter().map(|e| &e.kind).collect();
+    assert!(matches!(
+        kinds[0],
+        OrderEventKind::AllocationReleased { allocation: AllocationId(1), lines, .. } if lines.len() == 1
+    ));
+    assert!(matches!(
+        kinds[1],
+        OrderEventKind::FulfilmentRequested { allocation: AllocationId(3), lines, .. } if lines[0].qty == 2
+    ));
+    assert_eq!(events[1].sequence, before.sequence + 2);
+
+    // A line that already left cannot be re-routed, and nothing changes.
+    let mut shipped = before.clone();
+    shipped.dispatch(AllocationId(2)).unwrap();
+    let snapshot = shipped.clone();
+    let to = [RerouteTo {
+        location: loc("w-3"),
+        kind: AllocationKind::Ship,
+        lines: vec![LineId(2)],
+    }];
+    assert!(shipped.reroute(&to).is_err());
+    assert_eq!(shipped, snapshot);
+    assert_eq!(
+        before.clone().reroute(&[]),
+        Err(OrderStateError::NothingSelected)
+    );
+}
