@@ -10,6 +10,7 @@ use omni_platform::events::outbox::{OutboxRelay, RelayConfig};
 use omni_platform::events::rabbitmq::{RabbitMqBus, Topology};
 use omni_platform::events::{BusError, ConsumerHandle, EventBus, ParkedMessages, Subscription};
 use omni_platform::grpc::{GrpcServices, RunningServer, ServerError, serve};
+use omni_platform::metrics::{MetricsError, MetricsServer, serve_metrics};
 use omni_proto::member::v1::member_service_server::MemberServiceServer;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -71,6 +72,8 @@ pub enum StartError {
     Bus(BusError),
     #[error("gRPC server: {0}")]
     Server(#[from] ServerError),
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
 }
 
 pub struct Application {
@@ -81,6 +84,7 @@ pub struct Application {
     stop_jobs: CancellationToken,
     stop_relay: CancellationToken,
     ops: MemberOps,
+    metrics: Option<MetricsServer>,
 }
 
 impl Application {
@@ -101,6 +105,7 @@ impl Application {
             infra.bus.clone(),
             RelayConfig {
                 clock: infra.clock.clone(),
+                service: SHORT_NAME,
                 ..RelayConfig::default()
             },
         );
@@ -141,6 +146,10 @@ impl Application {
             config.job_interval,
             stop_jobs.clone(),
         );
+        let metrics = match config.metrics_addr {
+            Some(addr) => Some(serve_metrics(addr).await?),
+            None => None,
+        };
         Ok(Self {
             server,
             consumer,
@@ -149,11 +158,17 @@ impl Application {
             stop_jobs,
             stop_relay,
             ops,
+            metrics,
         })
     }
 
     pub fn grpc_addr(&self) -> SocketAddr {
         self.server.local_addr()
+    }
+
+    /// Where `/metrics` is served, when `METRICS_ADDR` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(MetricsServer::local_addr)
     }
 
     /// The operations behind the API (tests and `omni` admin commands use them directly).
@@ -175,6 +190,9 @@ impl Application {
         self.stop_relay.cancel();
         if let Err(e) = self.relay.await {
             tracing::error!(error = %e, "outbox relay failed");
+        }
+        if let Some(metrics) = self.metrics {
+            metrics.shutdown().await;
         }
     }
 }

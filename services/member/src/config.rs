@@ -23,7 +23,9 @@ pub struct Policy {
 #[derive(Debug, Clone)]
 pub struct MemberConfig {
     pub listen_addr: SocketAddr,
-    pub metrics_addr: SocketAddr,
+    /// `METRICS_ADDR`: the admin HTTP listener (`/metrics`, `/healthz`); unset = none (the
+    /// manifests set `0.0.0.0:9103`).
+    pub metrics_addr: Option<SocketAddr>,
     /// `DATABASE_URL`: PostgreSQL in production, a SQLite file in the embedded default.
     pub database_url: Secret,
     /// `AMQP_URL`; `None` uses the in-process bus.
@@ -69,7 +71,7 @@ impl MemberConfig {
         }
         Ok(Self {
             listen_addr: env.socket_addr_or("LISTEN_ADDR", "0.0.0.0:50053")?,
-            metrics_addr: env.socket_addr_or("METRICS_ADDR", "0.0.0.0:9103")?,
+            metrics_addr: env.parse_opt("METRICS_ADDR")?,
             database_url,
             amqp_url: env.url_opt("AMQP_URL", &["amqp", "amqps"])?,
             auth: TokenVerifier::from_env(env)?,
@@ -131,7 +133,7 @@ mod tests {
     fn defaults_are_the_embedded_ones() {
         let cfg = MemberConfig::from_env(&Env::from_pairs::<_, &str, &str>([])).unwrap();
         assert_eq!(cfg.listen_addr.port(), 50053);
-        assert_eq!(cfg.metrics_addr.port(), 9103);
+        assert_eq!(cfg.metrics_addr, None);
         assert!(cfg.amqp_url.is_none());
         assert!(cfg.database_url.expose().starts_with("sqlite:"));
         assert_eq!(cfg.policy.ledger.lot_lifetime_months, 24);

@@ -138,10 +138,16 @@ pub fn authorize<T>(
     let principal = auth::principal(request)?;
     let rule = Rule::of(method);
     if rule.allows(&principal, store) {
-        Ok(())
-    } else {
-        Err(auth::deny(&principal, method.name(), rule.needs()))
+        return Ok(());
     }
+    // A store refused RecordPurchase is told which store's token it needed, not a placeholder.
+    let needed = match (rule, store) {
+        (Rule::NamedStoreAdmin, Some(store)) if !store.is_empty() => {
+            format!("store:{store} or admin")
+        }
+        _ => rule.needs().to_owned(),
+    };
+    Err(auth::deny(&principal, method.name(), &needed))
 }
 
 #[cfg(test)]
@@ -196,5 +202,16 @@ mod tests {
         request.extensions_mut().insert(p("channel:web"));
         let status = authorize(&request, true, Method::EraseMember, None).unwrap_err();
         assert_eq!(status.code(), tonic::Code::PermissionDenied);
+    }
+
+    #[test]
+    fn a_refused_store_is_told_which_store_it_needs() {
+        let mut request = Request::new(());
+        request.extensions_mut().insert(p("store:s2"));
+        let status = authorize(&request, true, Method::RecordPurchase, Some("s1")).unwrap_err();
+        assert!(
+            status.message().ends_with("requires store:s1 or admin"),
+            "{status:?}"
+        );
     }
 }
