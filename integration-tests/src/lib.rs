@@ -1,1 +1,1 @@
-//! placeholder
+//! Journeys across the three services live in `tests/it`.
