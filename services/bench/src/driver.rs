@@ -1,0 +1,277 @@
+//! Closed-loop load: `concurrency` workers, each issuing its next call as soon as the previous one
+//! answered, first through a warm-up whose figures are thrown away, then through the measured
+//! phase (a fixed duration or a fixed number of calls).
+//!
+//! Closed loop on purpose: the question is "how much can N concurrent clients get through", and
+//! the comparison with a baseline is only fair when both are driven the same way.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::stats::{Outcome, Recorder, Summary};
+
+/// When the measured phase ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    After(Duration),
+    /// Exactly this many measured calls, shared among the workers (a flash sale of N buyers).
+    Requests(u64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LoadPlan {
+    pub concurrency: usize,
+    pub warmup: Duration,
+    pub stop: Stop,
+    /// `Some(r)`: open loop at `r` calls per second (call `i` of the measured phase is due at
+    /// `i / r` s), latency counted from when the call was due, so a stalled server is charged
+    /// for the calls it delayed (no coordinated omission). `None`: closed loop.
+    pub rate: Option<f64>,
+}
+
+/// What a call is told about itself, so a scenario can make ids unique and keep warm-up calls
+/// away from the state it measures (a flash sale warms up on another SKU).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Call {
+    /// Unique over the whole run, warm-up included.
+    pub seq: u64,
+    pub worker: usize,
+    pub warmup: bool,
+}
+
+/// Runs `call` under `plan` and returns the measured phase's figures.
+pub async fn run<F, Fut>(plan: LoadPlan, call: F) -> Summary
+where
+    F: Fn(Call) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Outcome> + Send + 'static,
+{
+    let call = Arc::new(call);
+    let seq = Arc::new(AtomicU64::new(0));
+    let concurrency = plan.concurrency.max(1);
+
+    if !plan.warmup.is_zero() {
+        let until = Instant::now() + plan.warmup;
+        phase(concurrency, &call, &seq, true, Budget::Until(until), None).await;
+    }
+
+    let started = Instant::now();
+    let budget = match plan.stop {
+        Stop::After(d) => Budget::Until(started + d),
+        Stop::Requests(n) => Budget::Count {
+            taken: Arc::new(AtomicU64::new(0)),
+            limit: n,
+        },
+    };
+    let pace = plan
+        .rate
+        .filter(|r| r.is_finite() && *r > 0.0)
+        .map(|r| Pace {
+            start: started,
+            interval: Duration::from_secs_f64(1.0 / r),
+            next: Arc::new(AtomicU64::new(0)),
+        });
+    let recorder = phase(concurrency, &call, &seq, false, budget, pace).await;
+    recorder.summary(started.elapsed())
+}
+
+#[derive(Clone)]
+enum Budget {
+    Until(Instant),
+    Count { taken: Arc<AtomicU64>, limit: u64 },
+}
+
+impl Budget {
+    /// Whether one more call may start; a counted budget hands each call out once.
+    fn take(&self) -> bool {
+        match self {
+            Self::Until(deadline) => Instant::now() < *deadline,
+            Self::Count { taken, limit } => taken.fetch_add(1, Ordering::Relaxed) < *limit,
+        }
+    }
+}
+
+/// The schedule of an open-loop phase: call `i` is due at `start + i × interval`.
+#[derive(Clone)]
+struct Pace {
+    start: Instant,
+    interval: Duration,
+    next: Arc<AtomicU64>,
+}
+
+impl Pace {
+    fn next_due(&self) -> Instant {
+        let i = self.next.fetch_add(1, Ordering::Relaxed);
+        self.start + self.interval.mul_f64(i as f64)
+    }
+}
+
+async fn phase<F, Fut>(
+    concurrency: usize,
+    call: &Arc<F>,
+    seq: &Arc<AtomicU64>,
+    warmup: bool,
+    budget: Budget,
+    pace: Option<Pace>,
+) -> Recorder
+where
+    F: Fn(Call) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Outcome> + Send + 'static,
+{
+    let workers: Vec<_> = (0..concurrency)
+        .map(|worker| {
+            let call = Arc::clone(call);
+            let seq = Arc::clone(seq);
+            let budget = budget.clone();
+            let pace = pace.clone();
+            tokio::spawn(async move {
+                let mut recorder = Recorder::new();
+                while budget.take() {
+                    let c = Call {
+                        seq: seq.fetch_add(1, Ordering::Relaxed),
+                        worker,
+                        warmup,
+                    };
+                    let sent = match &pace {
+                        Some(p) => {
+                            let due = p.next_due();
+                            tokio::time::sleep_until(due).await;
+                            due
+                        }
+                        None => Instant::now(),
+                    };
+                    let outcome = call(c).await;
+                    recorder.record(sent.elapsed(), outcome);
+                }
+                recorder
+            })
+        })
+        .collect();
+    let mut total = Recorder::new();
+    for worker in workers {
+        match worker.await {
+            Ok(r) => total.merge(&r),
+            // A panicking call is a bug in the scenario; count it rather than lose the run.
+            Err(_) => total.record(Duration::ZERO, Outcome::Failed("panic".into())),
+        }
+    }
+    total
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// Equal within the histogram's three significant figures.
+    fn about(measured: Duration, expected: Duration) -> bool {
+        measured.abs_diff(expected) <= expected / 1_000
+    }
+
+    #[tokio::test]
+    async fn a_counted_run_makes_exactly_that_many_measured_calls() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&seen);
+        let plan = LoadPlan {
+            concurrency: 7,
+            warmup: Duration::ZERO,
+            stop: Stop::Requests(1_000),
+            rate: None,
+        };
+        let s = run(plan, move |c| {
+            log.lock().unwrap().push(c);
+            async { Outcome::Accepted }
+        })
+        .await;
+        assert_eq!((s.requests, s.accepted), (1_000, 1_000));
+        let calls = seen.lock().unwrap();
+        let seqs: BTreeSet<u64> = calls.iter().map(|c| c.seq).collect();
+        assert_eq!(seqs.len(), 1_000, "every call has its own sequence number");
+        assert!(calls.iter().all(|c| !c.warmup && c.worker < 7));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn warm_up_calls_are_marked_and_left_out_of_the_figures() {
+        let warm = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&warm);
+        let plan = LoadPlan {
+            concurrency: 2,
+            warmup: Duration::from_millis(100),
+            stop: Stop::Requests(10),
+            rate: None,
+        };
+        let s = run(plan, move |c| {
+            if c.warmup {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+            async move {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                if c.warmup {
+                    Outcome::Failed("WARMUP".into())
+                } else {
+                    Outcome::Refused
+                }
+            }
+        })
+        .await;
+        assert!(warm.load(Ordering::Relaxed) >= 2, "warm-up ran");
+        assert_eq!((s.requests, s.refused, s.error_count()), (10, 10, 0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_timed_run_stops_starting_calls_at_its_deadline() {
+        let plan = LoadPlan {
+            concurrency: 4,
+            warmup: Duration::ZERO,
+            stop: Stop::After(Duration::from_secs(1)),
+            rate: None,
+        };
+        let s = run(plan, |_| async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            Outcome::Accepted
+        })
+        .await;
+        // 4 workers × 10 calls of 100 ms in one (virtual) second.
+        assert_eq!(s.requests, 40);
+        assert!(about(s.p50, Duration::from_millis(100)), "{:?}", s.p50);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_open_loop_run_keeps_its_rate_and_charges_queueing_to_latency() {
+        // 100 calls/s for 1 s, but the server takes 50 ms and only one worker can wait on it:
+        // calls fall behind schedule, and the delay they waited is part of their latency.
+        let plan = LoadPlan {
+            concurrency: 1,
+            warmup: Duration::ZERO,
+            stop: Stop::Requests(20),
+            rate: Some(100.0),
+        };
+        let s = run(plan, |_| async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Outcome::Accepted
+        })
+        .await;
+        assert_eq!(s.requests, 20);
+        assert!(s.max >= Duration::from_millis(500), "{:?}", s.max);
+
+        let relaxed = LoadPlan {
+            concurrency: 8,
+            ..plan
+        };
+        let s = run(relaxed, |_| async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Outcome::Accepted
+        })
+        .await;
+        assert!(
+            about(s.max, Duration::from_millis(50)),
+            "enough workers, no queueing: {:?}",
+            s.max
+        );
+    }
+}
