@@ -171,7 +171,8 @@ impl Application {
             ),
             None => GrpcServices::new().with_service(InventoryServiceServer::new(api)),
         }
-        .reflect(omni_proto::FILE_DESCRIPTOR_SET);
+        .reflect(omni_proto::FILE_DESCRIPTOR_SET)
+        .tls(config.tls.clone());
         let server = serve(config.listen_addr, services, std::future::pending())
             .await
             .map_err(|e| StartError::Server(e.to_string()))?;

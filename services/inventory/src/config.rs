@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use omni_platform::auth::TokenVerifier;
 use omni_platform::config::{ConfigError, Env, Secret};
+use omni_platform::tls::ServerTls;
 
 #[derive(Debug, Clone)]
 pub struct InventoryConfig {
@@ -28,6 +29,8 @@ pub struct InventoryConfig {
     /// `RECONCILE_INTERVAL`: how often Redis is compared with PostgreSQL.
     pub reconcile_interval: Duration,
     pub auth: Option<TokenVerifier>,
+    /// `TLS_CERT_FILE` / `TLS_KEY_FILE` (+ `TLS_CLIENT_CA_FILE` for mTLS); `None` = plaintext.
+    pub tls: Option<ServerTls>,
     /// `STOCK_EFFECTS_QUEUE`: the queue of order and WMS stock effects (default
     /// `inventory.stock-effects`); another name lets several deployments share one broker.
     pub stock_effects_queue: String,
@@ -67,6 +70,7 @@ impl InventoryConfig {
             reaper_interval: env.duration_or("REAPER_INTERVAL", Duration::from_secs(1))?,
             reconcile_interval: env.duration_or("RECONCILE_INTERVAL", Duration::from_secs(60))?,
             auth: TokenVerifier::from_env(env)?,
+            tls: ServerTls::from_env(env)?,
             stock_effects_queue: env
                 .get("STOCK_EFFECTS_QUEUE")
                 .unwrap_or_else(|| crate::events::consumers::QUEUE.to_owned()),

@@ -124,7 +124,8 @@ impl Application {
             )),
             None => GrpcServices::new().with_service(MemberServiceServer::new(grpc)),
         }
-        .reflect(omni_proto::FILE_DESCRIPTOR_SET);
+        .reflect(omni_proto::FILE_DESCRIPTOR_SET)
+        .tls(config.tls.clone());
         let server = serve(config.listen_addr, services, std::future::pending()).await?;
 
         let stop_relay = CancellationToken::new();

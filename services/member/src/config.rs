@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use omni_platform::auth::TokenVerifier;
 use omni_platform::config::{ConfigError, Env, Secret};
+use omni_platform::tls::ServerTls;
 use omni_types::Currency;
 
 use crate::domain::{EarningRules, LedgerConfig, TierThresholds};
@@ -31,6 +32,8 @@ pub struct MemberConfig {
     /// `AMQP_URL`; `None` uses the in-process bus.
     pub amqp_url: Option<Secret>,
     pub auth: Option<TokenVerifier>,
+    /// `TLS_CERT_FILE` / `TLS_KEY_FILE` (+ `TLS_CLIENT_CA_FILE` for mTLS); `None` = plaintext.
+    pub tls: Option<ServerTls>,
     pub policy: Policy,
     /// `JOB_INTERVAL`: how often expiry, hold release and tier downgrade run.
     pub job_interval: Duration,
@@ -75,6 +78,7 @@ impl MemberConfig {
             database_url,
             amqp_url: env.url_opt("AMQP_URL", &["amqp", "amqps"])?,
             auth: TokenVerifier::from_env(env)?,
+            tls: ServerTls::from_env(env)?,
             policy: Policy {
                 ledger: LedgerConfig {
                     lot_lifetime_months,

@@ -99,12 +99,18 @@ impl Peers {
                     &config.inventory_addr,
                     context.clone(),
                     config.peer_deadline,
+                    config.peer_tls.as_ref(),
                 )
                 .map_err(StartError::Peer)?,
             ),
             member: Arc::new(
-                GrpcMember::new(&config.member_addr, context, config.peer_deadline)
-                    .map_err(StartError::Peer)?,
+                GrpcMember::new(
+                    &config.member_addr,
+                    context,
+                    config.peer_deadline,
+                    config.peer_tls.as_ref(),
+                )
+                .map_err(StartError::Peer)?,
             ),
             probe: Arc::new(NoProbe),
         })
@@ -251,7 +257,8 @@ impl Application {
                 .with_service(OrderServiceServer::new(order_api))
                 .with_service(StoreServiceServer::new(store_api)),
         }
-        .reflect(omni_proto::FILE_DESCRIPTOR_SET);
+        .reflect(omni_proto::FILE_DESCRIPTOR_SET)
+        .tls(config.tls.clone());
         let server = serve(config.listen_addr, services, std::future::pending())
             .await
             .map_err(|e| StartError::Server(e.to_string()))?;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use omni_platform::auth::TokenVerifier;
 use omni_platform::config::{ConfigError, Env, Secret};
+use omni_platform::tls::{ClientTls, ServerTls};
 
 use crate::service::Settings;
 
@@ -20,6 +21,10 @@ pub struct OrdersConfig {
     pub metrics_addr: Option<SocketAddr>,
     /// `None`: no authentication (development only).
     pub verifier: Option<TokenVerifier>,
+    /// `TLS_CERT_FILE` / `TLS_KEY_FILE` (+ `TLS_CLIENT_CA_FILE` for mTLS); `None` = plaintext.
+    pub tls: Option<ServerTls>,
+    /// `TLS_CA_FILE` (+ client certificate): how this service calls inventory and member.
+    pub peer_tls: Option<ClientTls>,
     pub inventory_addr: String,
     pub member_addr: String,
     /// Presented to inventory and member (`service:orders`).
@@ -76,6 +81,8 @@ impl OrdersConfig {
             listen_addr: env.socket_addr_or("LISTEN_ADDR", "0.0.0.0:50052")?,
             metrics_addr: env.parse_opt("METRICS_ADDR")?,
             verifier: TokenVerifier::from_env(env)?,
+            tls: ServerTls::from_env(env)?,
+            peer_tls: ClientTls::from_env(env)?,
             inventory_addr: peer_addr(env, "INVENTORY_ADDR", "http://127.0.0.1:50051")?,
             member_addr: peer_addr(env, "MEMBER_ADDR", "http://127.0.0.1:50053")?,
             service_token: env.get("SERVICE_TOKEN").map(Secret::new),

@@ -5,7 +5,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use omni_platform::grpc::client::{CallContext, lazy_channel};
+use omni_platform::grpc::client::{CallContext, lazy_channel_with_tls};
+use omni_platform::tls::ClientTls;
 use omni_proto::inventory::v1 as pb;
 use omni_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
 use omni_types::{ChannelId, GeoPoint, LocationId, ReservationId, Sku};
@@ -35,8 +36,13 @@ pub struct GrpcInventory {
 
 impl GrpcInventory {
     /// `address` like `http://127.0.0.1:50051`; every call is bounded by `deadline`.
-    pub fn new(address: &str, context: CallContext, deadline: Duration) -> Result<Self, String> {
-        let channel = lazy_channel(address, deadline)?;
+    pub fn new(
+        address: &str,
+        context: CallContext,
+        deadline: Duration,
+        tls: Option<&ClientTls>,
+    ) -> Result<Self, String> {
+        let channel = lazy_channel_with_tls(address, deadline, tls)?;
         Ok(Self {
             client: InventoryServiceClient::with_interceptor(channel, context),
             locations: Mutex::new(None),

@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use omni_platform::grpc::client::{CallContext, lazy_channel};
+use omni_platform::grpc::client::{CallContext, lazy_channel_with_tls};
+use omni_platform::tls::ClientTls;
 use omni_proto::common::v1 as common;
 use omni_proto::member::v1 as pb;
 use omni_proto::member::v1::member_service_client::MemberServiceClient;
@@ -23,8 +24,13 @@ pub struct GrpcMember {
 }
 
 impl GrpcMember {
-    pub fn new(address: &str, context: CallContext, deadline: Duration) -> Result<Self, String> {
-        let channel = lazy_channel(address, deadline)?;
+    pub fn new(
+        address: &str,
+        context: CallContext,
+        deadline: Duration,
+        tls: Option<&ClientTls>,
+    ) -> Result<Self, String> {
+        let channel = lazy_channel_with_tls(address, deadline, tls)?;
         Ok(Self {
             client: MemberServiceClient::with_interceptor(channel, context),
         })

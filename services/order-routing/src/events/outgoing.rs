@@ -109,12 +109,15 @@ fn pickup_store(record: &OrderRecord, kind: &AllocationKind) -> String {
     }
 }
 
+/// Why stock was let go. A release with no cancellation beside it is a re-route: the lines
+/// moved to another location.
 fn release_reason(reason: Option<CancelReason>) -> pb::ReleaseReason {
     match reason {
+        None => pb::ReleaseReason::Rerouted,
         Some(CancelReason::PickupExpired) => pb::ReleaseReason::PickupExpired,
         Some(CancelReason::NotCollected) => pb::ReleaseReason::PartialPickup,
         Some(CancelReason::StoreCouldNotFind) => pb::ReleaseReason::Rejected,
-        _ => pb::ReleaseReason::Cancelled,
+        Some(CancelReason::Customer | CancelReason::Shortage) => pb::ReleaseReason::Cancelled,
     }
 }
 

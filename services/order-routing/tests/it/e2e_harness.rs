@@ -131,6 +131,7 @@ impl E2e {
                 &inventory_url,
                 CallContext::with_token(None).unwrap(),
                 Duration::from_secs(5),
+                None,
             )
             .unwrap(),
             lose_confirms: std::sync::atomic::AtomicBool::new(false),
