@@ -87,7 +87,9 @@ pub fn markdown(rows: &[Row], verdicts: &[Verdict], ctx: &Context<'_>) -> String
          `reserve.lua` (with `common.lua`, as the gate loads it) straight on Redis; the durable \
          work of one order straight on PostgreSQL (reservation + outbox row in one database, \
          order + lines + outbox row in another, two transactions); a PostgreSQL-only reservation \
-         (`UPDATE … SET reserved = reserved + q WHERE on_hand - reserved - safety >= q`).\n\
+         (`UPDATE … SET reserved = reserved + q WHERE on_hand - reserved - safety >= q`). \
+         Each baseline's PostgreSQL pool is capped at 10 connections (the services' pools hold \
+         16): the server's `max_connections` is shared by all of them.\n\
          - Peak RSS is `VmHWM` of each service process, reset (`/proc/<pid>/clear_refs`) before \
          place-order so it covers that scenario.\n"
     );
@@ -267,7 +269,7 @@ pub fn svg(rows: &[Row]) -> String {
             vmax.log10().ceil().max(vmin.log10().floor() + 1.0),
         );
         let px = |c: usize| x0 + ((c as f64).log10() - lx0) / (lx1 - lx0) * pw;
-        let py = |v: f64| top + ph - (v.max(vmin).log10() - ly0) / (ly1 - ly0) * ph;
+        let py = |v: f64| top + ph - (v.log10() - ly0) / (ly1 - ly0) * ph;
         let _ = writeln!(
             out,
             r##"<rect x="{x0}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#888"/>"##

@@ -18,6 +18,9 @@ use crate::seed::SeedError;
 use crate::services::{self, Service, ServiceSpec, StartError};
 use crate::targets::Extra;
 
+/// Most connections of each baseline's PostgreSQL pool.
+const BASELINE_POOL: u32 = 10;
+
 /// Which scenarios to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Scenario {
@@ -165,9 +168,13 @@ async fn targets(cfg: &RunConfig, running: &Running) -> Result<Targets, RunError
             .map_err(connect_err("order-routing"))?,
     );
     let r = &cfg.resources;
+    // Capped: PostgreSQL's `max_connections` (100 by default) is shared by the three services,
+    // these three pools and whoever else uses the server; an uncapped baseline at 64 clients
+    // starved the services of connections and turned their figures into UNAVAILABLE errors.
+    // The services' own pools are of the same order, so the comparison stays like for like.
     let pool = u32::try_from(cfg.settings.concurrency.iter().copied().max().unwrap_or(1))
         .unwrap_or(u32::MAX)
-        .clamp(2, 64);
+        .clamp(2, BASELINE_POOL);
     let script = RedisScript::connect(&r.redis_url, r.redis_prefix("script"))
         .await
         .map_err(InfraError::from)?;

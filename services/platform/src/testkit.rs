@@ -196,3 +196,33 @@ impl Default for TestRedisPrefix {
         Self::new()
     }
 }
+
+/// Rows per table of a PostgreSQL database: a refused call must change none of them.
+pub async fn row_counts(db: &DatabaseConnection) -> std::collections::BTreeMap<String, i64> {
+    use sea_orm::{DbBackend, Statement};
+    let tables = db
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'",
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("cannot list tables: {e}"));
+    let mut counts = std::collections::BTreeMap::new();
+    for table in tables {
+        let Ok(name) = table.try_get_by_index::<String>(0) else {
+            continue;
+        };
+        let count = db
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                format!("SELECT count(*) FROM \"{name}\""),
+            ))
+            .await
+            .ok()
+            .flatten()
+            .and_then(|row| row.try_get_by_index::<i64>(0).ok())
+            .unwrap_or_else(|| panic!("cannot count rows of {name}"));
+        counts.insert(name, count);
+    }
+    counts
+}

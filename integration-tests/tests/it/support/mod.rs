@@ -206,6 +206,9 @@ impl System {
             format!("http://{}", member.grpc_addr()),
         ));
         env.push(("SERVICE_TOKEN".to_owned(), service_token));
+        // The whole suite shares two cores with these journeys; a storefront's budget per call,
+        // not the 3 s default, is what a 500-buyer storm on a loaded CI machine needs.
+        env.push(("PEER_DEADLINE".to_owned(), "10s".to_owned()));
         let config = omni_order_routing::config::OrdersConfig::from_env(&Env::from_pairs(env))
             .expect("orders config");
         let orders = omni_order_routing::app::Application::build(

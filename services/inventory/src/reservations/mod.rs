@@ -321,3 +321,39 @@ pub fn fingerprint(lines: &[ReservationLine]) -> String {
     parts.sort();
     parts.join(";")
 }
+
+/// The fingerprint as stored in PostgreSQL: a SHA-256 of it, so a 100-line reservation fits the
+/// column (the gate keeps the text, which its Lua scripts compute themselves).
+pub fn fingerprint_digest(lines: &[ReservationLine]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(fingerprint(lines).as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use omni_types::{LocationId, Quantity, Sku};
+
+    use super::*;
+
+    #[test]
+    fn the_stored_fingerprint_fits_its_column_whatever_the_lines() {
+        let lines: Vec<ReservationLine> = (0..100)
+            .map(|i| {
+                ReservationLine::new(
+                    Sku::parse(format!("SKU-{i:060}")).unwrap(),
+                    LocationId::parse(format!("store-{i}")).unwrap(),
+                    Quantity::parse(1).unwrap(),
+                )
+            })
+            .collect();
+        let digest = fingerprint_digest(&lines);
+        assert_eq!(digest.len(), 64);
+        let mut reversed = lines.clone();
+        reversed.reverse();
+        assert_eq!(
+            fingerprint_digest(&reversed),
+            digest,
+            "order does not matter"
+        );
+    }
+}

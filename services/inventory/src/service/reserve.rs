@@ -8,7 +8,8 @@ use super::{Inventory, InventoryError};
 use crate::domain::{Reservation, ReserveRequest, local_date};
 use crate::events::outgoing::{self, Cause};
 use crate::reservations::{
-    CapacityClaim, ConvertOutcome, ConvertRequest, HoldOutcome, HoldRequest, HoldState, fingerprint,
+    CapacityClaim, ConvertOutcome, ConvertRequest, HoldOutcome, HoldRequest, HoldState,
+    fingerprint_digest,
 };
 use crate::store::{InsertHold, StoreError};
 
@@ -71,26 +72,41 @@ impl Inventory {
                 ..
             } => return Err(InventoryError::InProgress(id)),
             HoldOutcome::Duplicate { .. } => {
-                return self.first_answer(&id, &fingerprint(&lines)).await;
+                return self.first_answer(&id, &fingerprint_digest(&lines)).await;
             }
         }
         let reservation = Reservation::hold(id.clone(), lines.clone(), expires_at);
         let hold = InsertHold {
             reservation: reservation.clone(),
-            fingerprint: fingerprint(&lines),
+            fingerprint: fingerprint_digest(&lines),
             capacity: capacity
                 .iter()
                 .map(|c| (c.location.clone(), c.day))
                 .collect(),
             created_at: now,
         };
-        match self
-            .store
-            .insert_hold(&hold, |levels| {
-                outgoing::changes(levels, Cause::Reserved, now)
-            })
-            .await
-        {
+        // The gate's counters (one read) describe the change; summing the held lines in
+        // PostgreSQL would cost more with every open reservation on the key.
+        let keys: Vec<_> = lines
+            .iter()
+            .map(|l| (l.sku.clone(), l.location.clone()))
+            .collect();
+        let events = match self.gate.levels(&keys).await {
+            Ok(levels) => outgoing::changes(
+                &keys
+                    .into_iter()
+                    .zip(levels)
+                    .map(|((sku, location), level)| (sku, location, level))
+                    .collect::<Vec<_>>(),
+                Cause::Reserved,
+                now,
+            ),
+            Err(error) => {
+                tracing::warn!(reservation = %id, %error, "no stock.changed for this hold");
+                Vec::new()
+            }
+        };
+        match self.store.insert_hold(&hold, &events).await {
             Ok(_) if super::Faults::fire(&self.faults.lose_commit_acknowledgement) => {
                 self.events_written();
                 tracing::warn!(reservation = %id, "injected: commit acknowledgement lost");
@@ -187,7 +203,7 @@ impl Inventory {
             } => return Err(InventoryError::InProgress(order_id)),
             ConvertOutcome::Duplicate { .. } => {
                 return self
-                    .first_answer(&order_id, &fingerprint(&lines))
+                    .first_answer(&order_id, &fingerprint_digest(&lines))
                     .await
                     .map(|r| r.reservation);
             }
@@ -195,7 +211,7 @@ impl Inventory {
         let reservation = Reservation::hold(order_id.clone(), lines.clone(), expires_at);
         let order = InsertHold {
             reservation: reservation.clone(),
-            fingerprint: fingerprint(&lines),
+            fingerprint: fingerprint_digest(&lines),
             capacity: capacity
                 .iter()
                 .map(|c| (c.location.clone(), c.day))

@@ -55,8 +55,8 @@ impl Store {
     pub async fn insert_hold(
         &self,
         hold: &InsertHold,
-        events: impl FnOnce(&[(Sku, LocationId, StockLevel)]) -> Vec<Envelope>,
-    ) -> Result<Vec<(Sku, LocationId, StockLevel)>, StoreError> {
+        events: &[Envelope],
+    ) -> Result<(), StoreError> {
         let txn = self.db.begin().await?;
         let r = &hold.reservation;
         let capacity_date = hold.capacity.first().map(|(_, day)| day.to_string());
@@ -77,7 +77,6 @@ impl Store {
             ],
         )
         .await?;
-        let mut levels = Vec::with_capacity(r.lines.len());
         for line in &r.lines {
             sql::execute(
                 &txn,
@@ -91,12 +90,9 @@ impl Store {
                 ],
             )
             .await?;
-            let level = level_of(&txn, &line.line.sku, &line.line.location).await?;
-            levels.push((line.line.sku.clone(), line.line.location.clone(), level));
         }
-        outbox::enqueue_all(&txn, &events(&levels)).await?;
-        txn.commit().await.map_err(StoreError::at_commit)?;
-        Ok(levels)
+        outbox::enqueue_all(&txn, events).await?;
+        txn.commit().await.map_err(StoreError::at_commit)
     }
 
     pub async fn reservation(

@@ -8,7 +8,6 @@
 //! The expected outcomes below are written from the doc table, not from the rules code, so a
 //! rule that drifts from its documentation fails here.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,10 +19,11 @@ use omni_platform::config::Env;
 use omni_platform::events::in_process::InProcessBus;
 use omni_platform::grpc::client::CallContext;
 use omni_platform::testkit::TestDatabase;
+use omni_platform::testkit::row_counts;
 use omni_proto::common::v1 as common;
 use omni_proto::inventory::v1 as pb;
 use omni_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+use sea_orm::DatabaseConnection;
 use tonic::Code;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
@@ -489,31 +489,6 @@ fn seconds(seconds: i64) -> omni_proto::pbjson_types::Duration {
 
 fn unique_key() -> String {
     uuid::Uuid::new_v4().to_string()
-}
-
-/// Rows per table of the service's database: a denied call must change none of them.
-async fn row_counts(db: &DatabaseConnection) -> BTreeMap<String, i64> {
-    let tables = db
-        .query_all_raw(Statement::from_string(
-            DbBackend::Postgres,
-            "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'",
-        ))
-        .await
-        .unwrap();
-    let mut counts = BTreeMap::new();
-    for table in tables {
-        let name: String = table.try_get_by_index(0).unwrap();
-        let row = db
-            .query_one_raw(Statement::from_string(
-                DbBackend::Postgres,
-                format!("SELECT count(*) FROM \"{name}\""),
-            ))
-            .await
-            .unwrap()
-            .unwrap();
-        counts.insert(name, row.try_get_by_index::<i64>(0).unwrap());
-    }
-    counts
 }
 
 #[tokio::test]

@@ -6,15 +6,14 @@
 //! authorization (any other answer). Denied calls write nothing. Expectations are written from
 //! the doc table, not from the rules code, so a rule that drifts from its documentation fails.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use omni_platform::auth::{Claims, LEEWAY_SECS, TokenIssuer};
 use omni_platform::grpc::client::CallContext;
+use omni_platform::testkit::row_counts;
 use omni_platform::testkit::unique_name;
 use omni_proto::member::v1 as pb;
 use omni_proto::member::v1::member_service_client::MemberServiceClient;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use tonic::Code;
 use tonic::transport::Channel;
 
@@ -414,31 +413,6 @@ fn redeem(member: &str, order: &str) -> pb::RedeemPointsRequest {
         ttl: None,
         channel_id: "web".to_owned(),
     }
-}
-
-/// Rows per table of the service's database: a denied call must change none of them.
-async fn row_counts(db: &DatabaseConnection) -> BTreeMap<String, i64> {
-    let tables = db
-        .query_all_raw(Statement::from_string(
-            DbBackend::Postgres,
-            "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'",
-        ))
-        .await
-        .unwrap();
-    let mut counts = BTreeMap::new();
-    for table in tables {
-        let name: String = table.try_get_by_index(0).unwrap();
-        let row = db
-            .query_one_raw(Statement::from_string(
-                DbBackend::Postgres,
-                format!("SELECT count(*) FROM \"{name}\""),
-            ))
-            .await
-            .unwrap()
-            .unwrap();
-        counts.insert(name, row.try_get_by_index::<i64>(0).unwrap());
-    }
-    counts
 }
 
 #[tokio::test]

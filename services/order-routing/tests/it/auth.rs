@@ -7,7 +7,6 @@
 //! authorization (any other answer). Denied calls leave every table's row count unchanged.
 //! Expectations are written from the doc table, not from the rules code.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,10 +21,11 @@ use omni_platform::config::Env;
 use omni_platform::events::in_process::InProcessBus;
 use omni_platform::grpc::client::CallContext;
 use omni_platform::testkit::TestDatabase;
+use omni_platform::testkit::row_counts;
 use omni_proto::orders::v1 as pb;
 use omni_proto::orders::v1::order_service_client::OrderServiceClient;
 use omni_proto::orders::v1::store_service_client::StoreServiceClient;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+use sea_orm::DatabaseConnection;
 use tonic::Code;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
@@ -383,31 +383,6 @@ async fn call(
         }
         _ => Ok(()),
     }
-}
-
-/// Rows per table of the service's database: a denied call must change none of them.
-pub async fn row_counts(db: &DatabaseConnection) -> BTreeMap<String, i64> {
-    let tables = db
-        .query_all_raw(Statement::from_string(
-            DbBackend::Postgres,
-            "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'",
-        ))
-        .await
-        .unwrap();
-    let mut counts = BTreeMap::new();
-    for table in tables {
-        let name: String = table.try_get_by_index(0).unwrap();
-        let row = db
-            .query_one_raw(Statement::from_string(
-                DbBackend::Postgres,
-                format!("SELECT count(*) FROM \"{name}\""),
-            ))
-            .await
-            .unwrap()
-            .unwrap();
-        counts.insert(name, row.try_get_by_index::<i64>(0).unwrap());
-    }
-    counts
 }
 
 #[tokio::test]

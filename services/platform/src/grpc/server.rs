@@ -10,7 +10,6 @@ use http::Request;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::body::Body;
 use tonic::server::NamedService;
 use tonic::service::{Routes, RoutesBuilder};
@@ -185,7 +184,12 @@ pub async fn serve(
             .trace_fn(call_span)
             .layer(CallMetricsLayer)
             .add_routes(routes)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal)
+            .serve_with_incoming_shutdown(
+                // `tcp_nodelay` above applies only to sockets tonic binds itself; accepted
+                // sockets need it here, or small answers wait out Nagle's 40 ms.
+                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+                signal,
+            )
             .await
             .map_err(ServerError::from)
     });
