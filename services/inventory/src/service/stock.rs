@@ -6,8 +6,8 @@ use omni_types::{ChannelId, LocationId, Quantity, ReservationId, Sku};
 
 use super::{Inventory, InventoryError};
 use crate::domain::{
-    FieldViolation, HeldLine, InvalidRequest, Location, Movement, ReservationLine, StockLevel,
-    apply, local_date, unservable_reservations,
+    FieldViolation, HeldLine, InvalidRequest, Location, ReservationLine, StockLevel, apply,
+    local_date, unservable_reservations,
 };
 use crate::events::outgoing::{self, Cause};
 use crate::store::{AppliedMovement, MovementRequest, Store};
@@ -315,17 +315,4 @@ fn shortage_event(
         &unservable,
         now,
     )
-}
-
-/// Parses a wire movement (kind + amount) into the domain, naming the field on error.
-#[allow(dead_code, reason = "used by the gRPC layer")]
-pub fn parse_movement(
-    kind: crate::domain::MovementKind,
-    amount: i64,
-    field: &str,
-) -> Result<Movement, FieldViolation> {
-    Movement::parse(kind, amount).map_err(|e| FieldViolation {
-        field: field.to_owned(),
-        description: e.to_string(),
-    })
 }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use omni_platform::events::Envelope;
 use omni_platform::events::outbox;
 use omni_types::{LocationId, Quantity, ReservationId, Sku};
-use sea_orm::{DatabaseTransaction, DbBackend, TransactionTrait, Value};
+use sea_orm::{DatabaseTransaction, TransactionTrait};
 
 use super::sql::{self, for_update};
 use super::{Store, StoreError};
@@ -518,6 +518,3 @@ pub(super) async fn level_of<C: ConnectionTrait>(
         safety,
     ))
 }
-
-#[allow(dead_code)]
-fn _assert_value_conversions(_: DbBackend, _: Value) {}
