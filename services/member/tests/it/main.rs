@@ -8,4 +8,6 @@ mod auth;
 mod events;
 mod lifecycle;
 mod redemption;
+mod returns;
+mod tiers;
 mod validation;

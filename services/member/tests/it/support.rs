@@ -1,7 +1,7 @@
 //! One running member service per test, and helpers to drive it.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -13,7 +13,9 @@ use omni_platform::clock::ManualClock;
 use omni_platform::config::Env;
 use omni_platform::events::in_process::InProcessBus;
 use omni_platform::events::rabbitmq::{RabbitMqBus, Topology};
-use omni_platform::events::{Envelope, EventBus};
+use omni_platform::events::{
+    ConsumerHandle, Envelope, EventBus, EventHandler, HandlerError, Subscription,
+};
 use omni_platform::grpc::client::CallContext;
 use omni_platform::testkit::{TestDatabase, amqp_url, unique_name};
 use omni_proto::common::v1 as common;
@@ -41,7 +43,10 @@ pub struct TestApp {
     pub db: Option<TestDatabase>,
     pub clock: ManualClock,
     pub bus: Arc<dyn EventBus>,
-    rabbit: Option<(RabbitMqBus, String)>,
+    /// The broker and the queues this test declared on it (deleted by `stop`).
+    rabbit: Option<(RabbitMqBus, Vec<String>)>,
+    /// Test consumers from [`TestApp::observe`], stopped before their queues are deleted.
+    observers: Vec<ConsumerHandle>,
     addr: std::net::SocketAddr,
     auth: bool,
 }
@@ -72,7 +77,7 @@ impl TestApp {
                     RabbitMqBus::connect(&amqp_url(), Topology::unique("member-test"), "member")
                         .await
                         .expect("RabbitMQ must be running (scripts/infra.sh)");
-                (Arc::new(bus.clone()), Some((bus, queue.clone())))
+                (Arc::new(bus.clone()), Some((bus, vec![queue.clone()])))
             }
         };
         let infra = Infra {
@@ -89,9 +94,30 @@ impl TestApp {
             clock,
             bus,
             rabbit,
+            observers: Vec::new(),
             addr,
             auth,
         }
+    }
+
+    /// Binds a queue of the test's own to the app's exchange, as another service would, and
+    /// collects what arrives: what the outbox relay really published, not what it enqueued.
+    pub async fn observe(&mut self, bindings: &[&str]) -> Arc<Collector> {
+        let queue = unique_name("member.observer");
+        let collector = Arc::new(Collector::default());
+        let handle = self
+            .bus
+            .subscribe(
+                Subscription::new(queue.clone(), bindings.iter().copied()),
+                collector.clone(),
+            )
+            .await
+            .unwrap();
+        self.observers.push(handle);
+        if let Some((_, queues)) = self.rabbit.as_mut() {
+            queues.push(queue);
+        }
+        collector
     }
 
     /// A client; with auth on, its token names `subject` (admin when `None`).
@@ -135,13 +161,42 @@ impl TestApp {
         if let Some(app) = self.app.take() {
             app.shutdown().await;
         }
-        if let Some((bus, queue)) = self.rabbit.take() {
-            bus.delete_topology(&[queue.as_str()]).await.unwrap();
+        for observer in self.observers.drain(..) {
+            observer.shutdown().await;
+        }
+        if let Some((bus, queues)) = self.rabbit.take() {
+            let queues: Vec<&str> = queues.iter().map(String::as_str).collect();
+            bus.delete_topology(&queues).await.unwrap();
             bus.close();
         }
         if let Some(db) = self.db.take() {
             db.drop_database().await;
         }
+    }
+}
+
+/// Events a test consumer received, in arrival order.
+#[derive(Default)]
+pub struct Collector(Mutex<Vec<Envelope>>);
+
+#[async_trait::async_trait]
+impl EventHandler for Collector {
+    async fn handle(&self, event: &Envelope) -> Result<(), HandlerError> {
+        self.0.lock().unwrap().push(event.clone());
+        Ok(())
+    }
+}
+
+impl Collector {
+    /// The payloads of the `name` events about `subject` received so far.
+    pub fn received<T: serde::de::DeserializeOwned>(&self, name: &str, subject: &str) -> Vec<T> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e.event_name() == name && e.subject() == subject)
+            .map(|e| e.data_as::<T>().unwrap())
+            .collect()
     }
 }
 
