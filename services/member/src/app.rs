@@ -11,6 +11,7 @@ use omni_platform::events::rabbitmq::{RabbitMqBus, Topology};
 use omni_platform::events::{BusError, ConsumerHandle, EventBus, ParkedMessages, Subscription};
 use omni_platform::grpc::{GrpcServices, RunningServer, ServerError, serve};
 use omni_platform::metrics::{MetricsError, MetricsServer, serve_metrics};
+use omni_platform::paging::{self, KeySource, PageTokens};
 use omni_proto::member::v1::member_service_server::MemberServiceServer;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -116,7 +117,20 @@ impl Application {
             Some(relay.notifier()),
         );
 
-        let grpc = MemberGrpc::new(ops.clone(), config.auth.is_some());
+        // A per-process key is fine for one process; behind a load balancer the next page may
+        // land on a replica that cannot open the token. Verifying tokens with a public key is
+        // how production runs, so there it is worth a warning.
+        match (config.page_token_key_source, config.auth.is_some()) {
+            (KeySource::Random, true) => tracing::warn!(
+                "PAGE_TOKEN_SECRET is unset: page tokens are signed with a per-process key and a next page served by another replica is refused; give every replica the same PAGE_TOKEN_SECRET"
+            ),
+            (KeySource::Random, false) => tracing::info!(
+                "page tokens are signed with a per-process key; set PAGE_TOKEN_SECRET when running several replicas"
+            ),
+            _ => {}
+        }
+        let tokens = PageTokens::new(&config.page_token_key, paging::DEFAULT_TTL);
+        let grpc = MemberGrpc::new(ops.clone(), config.auth.is_some(), tokens);
         let services = match &config.auth {
             Some(verifier) => GrpcServices::new().with_service(InterceptedService::new(
                 MemberServiceServer::new(grpc),

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use omni_platform::auth::TokenVerifier;
 use omni_platform::config::{ConfigError, Env, Secret};
+use omni_platform::paging::{KeySource, PageTokenKey};
 use omni_platform::tls::ServerTls;
 use omni_types::Currency;
 
@@ -37,6 +38,10 @@ pub struct MemberConfig {
     pub policy: Policy,
     /// `JOB_INTERVAL`: how often expiry, hold release and tier downgrade run.
     pub job_interval: Duration,
+    /// Signs ListLedger and ListMembers page tokens: `PAGE_TOKEN_SECRET`, else derived from
+    /// `JWT_HS256_SECRET`, else random (then a page only continues on the replica that served it).
+    pub page_token_key: PageTokenKey,
+    pub page_token_key_source: KeySource,
 }
 
 /// Longest hold a redemption may have: the saga confirms within seconds; anything longer only
@@ -72,6 +77,7 @@ impl MemberConfig {
                 "must be at least 100ms",
             ));
         }
+        let (page_token_key, page_token_key_source) = PageTokenKey::from_env(env)?;
         Ok(Self {
             listen_addr: env.socket_addr_or("LISTEN_ADDR", "0.0.0.0:50053")?,
             metrics_addr: env.parse_opt("METRICS_ADDR")?,
@@ -89,6 +95,8 @@ impl MemberConfig {
                 book_currency: currency(env)?,
             },
             job_interval,
+            page_token_key,
+            page_token_key_source,
         })
     }
 }
@@ -144,6 +152,7 @@ mod tests {
         assert_eq!(cfg.policy.ledger.redemption_hold_secs, 900);
         assert_eq!(cfg.policy.thresholds, TierThresholds::default());
         assert_eq!(cfg.job_interval, Duration::from_secs(60));
+        assert_eq!(cfg.page_token_key_source, KeySource::Random);
     }
 
     #[test]
@@ -170,6 +179,7 @@ mod tests {
             ("EARNING_RULES_FILE", "/nonexistent/rules.json"),
             ("JOB_INTERVAL", "often"),
             ("BOOK_CURRENCY", "yuan"),
+            ("PAGE_TOKEN_SECRET", "too short"),
         ] {
             let err = MemberConfig::from_env(&Env::from_pairs([(var, value)])).unwrap_err();
             assert_eq!(err.variable, var, "{err}");

@@ -3,6 +3,7 @@
 pub mod auth_rules;
 mod convert;
 mod errors;
+mod paging;
 mod service;
 
 pub use service::MemberGrpc;

@@ -2,12 +2,14 @@
 //! call the operation, convert the answer. No handler writes before all three checks passed.
 
 use omni_platform::grpc::{ApiError, FieldViolation};
+use omni_platform::paging::{PageScope, PageTokens};
 use omni_proto::member::v1 as pb;
 use omni_proto::member::v1::member_service_server::MemberService;
 use tonic::{Request, Response, Status};
 
 use super::auth_rules::{Method, authorize};
 use super::convert;
+use super::paging::{ledger_scope, members_scope, refused};
 use crate::domain::{Period, PersonalData};
 use crate::ops::{
     EnrollRequest, MemberFilter, MemberOps, MemberRef, OpError, PurchaseRequest, ReturnRequest,
@@ -23,11 +25,47 @@ pub struct MemberGrpc {
     ops: MemberOps,
     /// False only when the server runs without a token verifier (development).
     auth_enabled: bool,
+    /// ListLedger and ListMembers page tokens, dated by the ops' clock so tests can expire them.
+    tokens: PageTokens,
 }
 
 impl MemberGrpc {
-    pub fn new(ops: MemberOps, auth_enabled: bool) -> Self {
-        Self { ops, auth_enabled }
+    pub fn new(ops: MemberOps, auth_enabled: bool, tokens: PageTokens) -> Self {
+        Self {
+            ops,
+            auth_enabled,
+            tokens,
+        }
+    }
+
+    /// The cursor in `raw`, if the client sent a token; a refusal names `page_token`.
+    fn open_token<C: serde::de::DeserializeOwned>(
+        &self,
+        scope: &PageScope,
+        raw: &str,
+    ) -> Result<Option<C>, FieldViolation> {
+        if raw.is_empty() {
+            return Ok(None);
+        }
+        self.tokens
+            .open(scope, raw, self.ops.now())
+            .map(Some)
+            .map_err(|e| refused(&e))
+    }
+
+    /// The token for the page after `cursor`; empty on the last page.
+    fn next_token<C: serde::Serialize>(
+        &self,
+        scope: &PageScope,
+        cursor: Option<C>,
+    ) -> Result<String, Status> {
+        match cursor {
+            None => Ok(String::new()),
+            Some(cursor) => self
+                .tokens
+                .issue(scope, &cursor, self.ops.now())
+                .map_err(|e| fail(OpError::Internal(format!("page token: {e}")))),
+        }
     }
 
     fn authorize<T>(
@@ -64,13 +102,6 @@ fn text(field: &str, value: &str, max: usize) -> Result<(), OpError> {
         ));
     }
     Ok(())
-}
-
-fn page_token(raw: &str) -> Result<Option<String>, OpError> {
-    if raw.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(raw.to_owned()))
 }
 
 #[tonic::async_trait]
@@ -224,18 +255,14 @@ impl MemberService for MemberGrpc {
         let req = request.into_inner();
         let id = convert::member_id("member_id", &req.member_id).map_err(fail)?;
         let size = convert::page_size(req.page_size).map_err(fail)?;
-        let before = page_token(&req.page_token)
-            .map_err(fail)?
-            .map(|t| {
-                t.parse::<i64>()
-                    .map_err(|_| OpError::invalid("page_token", "is not a token this API issued"))
-            })
-            .transpose()
-            .map_err(fail)?;
+        let scope = ledger_scope(id);
+        let before: Option<i64> = self
+            .open_token(&scope, &req.page_token)
+            .map_err(|v| fail(OpError::Invalid(vec![v])))?;
         let page = self.ops.ledger_page(id, before, size).await.map_err(fail)?;
         Ok(Response::new(pb::ListLedgerResponse {
             entries: page.entries.iter().map(convert::entry).collect(),
-            next_page_token: page.next_before.map(|s| s.to_string()).unwrap_or_default(),
+            next_page_token: self.next_token(&scope, page.next_before)?,
         }))
     }
 
@@ -434,22 +461,15 @@ impl MemberService for MemberGrpc {
                 Err(_) => {}
             }
         }
-        let after = match page_token(&req.page_token) {
-            Ok(Some(token)) => match convert::member_id("page_token", &token) {
-                Ok(id) => Some(id),
-                Err(_) => {
-                    violations.push(FieldViolation::new(
-                        "page_token",
-                        "is not a token this API issued",
-                    ));
-                    None
-                }
-            },
-            _ => None,
-        };
         if !violations.is_empty() {
             return Err(fail(OpError::Invalid(violations)));
         }
+        // Only a filter that parsed can be compared with the one the token was issued for.
+        let scope = members_scope(&filter);
+        let after = self
+            .open_token::<uuid::Uuid>(&scope, &req.page_token)
+            .map_err(|v| fail(OpError::Invalid(vec![v])))?
+            .map(crate::domain::MemberId::from);
         let page = self
             .ops
             .list_members(&filter, after, usize::try_from(size).unwrap_or(50))
@@ -465,7 +485,7 @@ impl MemberService for MemberGrpc {
                     profile: Some(convert::profile(p, currency)),
                 })
                 .collect(),
-            next_page_token: page.next_after.map(|id| id.to_string()).unwrap_or_default(),
+            next_page_token: self.next_token(&scope, page.next_after.map(|id| id.as_uuid()))?,
         }))
     }
 

@@ -62,7 +62,8 @@ impl MemberOps {
         &self.policy
     }
 
-    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+    /// The injected clock's time: the gRPC layer dates page tokens with it too.
+    pub(crate) fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.clock.now()
     }
 

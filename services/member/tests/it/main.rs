@@ -7,6 +7,7 @@ mod support;
 mod auth;
 mod events;
 mod lifecycle;
+mod paging;
 mod redemption;
 mod returns;
 mod tiers;
