@@ -488,17 +488,21 @@ impl ReservationGate for MemoryGate {
         Ok(keys.iter().map(|k| state.level(k)).collect())
     }
 
-    async fn capacity_used(
+    async fn capacities_used(
         &self,
-        location: &LocationId,
-        day: CapacityDay,
-    ) -> Result<u32, GateError> {
+        claims: &[(LocationId, CapacityDay)],
+    ) -> Result<Vec<u32>, GateError> {
         let state = self.lock();
-        Ok(state
-            .capacity
-            .get(&(location.clone(), day))
-            .copied()
-            .unwrap_or(0))
+        Ok(claims
+            .iter()
+            .map(|(location, day)| {
+                state
+                    .capacity
+                    .get(&(location.clone(), *day))
+                    .copied()
+                    .unwrap_or(0)
+            })
+            .collect())
     }
 
     async fn get(&self, id: &ReservationId) -> Result<Option<HoldRecord>, GateError> {

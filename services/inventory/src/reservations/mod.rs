@@ -271,11 +271,20 @@ pub trait ReservationGate: Send + Sync {
     /// Counters for many keys in one round trip, in the order asked; unknown keys are zero.
     async fn levels(&self, keys: &[(Sku, LocationId)]) -> Result<Vec<StockLevel>, GateError>;
 
+    /// Capacity units taken, per (location, local day), in one round trip, in the order asked.
+    async fn capacities_used(
+        &self,
+        claims: &[(LocationId, CapacityDay)],
+    ) -> Result<Vec<u32>, GateError>;
+
     async fn capacity_used(
         &self,
         location: &LocationId,
         day: CapacityDay,
-    ) -> Result<u32, GateError>;
+    ) -> Result<u32, GateError> {
+        let used = self.capacities_used(&[(location.clone(), day)]).await?;
+        Ok(used.first().copied().unwrap_or(0))
+    }
 
     async fn get(&self, id: &ReservationId) -> Result<Option<HoldRecord>, GateError>;
 

@@ -82,6 +82,7 @@ struct Scripts {
     settle: GateScript,
     convert: GateScript,
     counters: GateScript,
+    levels: GateScript,
     rebuild: GateScript,
 }
 
@@ -106,6 +107,7 @@ impl Scripts {
             settle: gate_script!("settle"),
             convert: gate_script!("convert"),
             counters: gate_script!("counters"),
+            levels: gate_script!("levels"),
             rebuild: gate_script!("rebuild"),
         }
     }
@@ -127,6 +129,17 @@ fn unavailable(err: redis::RedisError) -> GateError {
 
 fn corrupt(what: impl std::fmt::Display) -> GateError {
     GateError::Unavailable(format!("unexpected data in redis: {what}"))
+}
+
+/// One line of `levels.lua`: "on_hand reserved safety".
+fn parse_level_line(line: &str) -> Result<StockLevel, GateError> {
+    let mut fields = line.split(' ').map(str::parse::<i64>);
+    match (fields.next(), fields.next(), fields.next(), fields.next()) {
+        (Some(Ok(on_hand)), Some(Ok(reserved)), Some(Ok(safety)), None) => {
+            Ok(StockLevel::new(on_hand, reserved, safety))
+        }
+        _ => Err(corrupt(format!("counters line {line:?}"))),
+    }
 }
 
 fn millis(at: DateTime<Utc>) -> String {
@@ -881,34 +894,55 @@ impl ReservationGate for RedisGate {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let mut pipe = redis::pipe();
+        let mut invocation = self.scripts.levels.script.prepare_invoke();
+        invocation.arg(&*self.prefix);
         for (sku, location) in keys {
-            pipe.cmd("HMGET")
-                .arg(self.stock_key(sku, location))
-                .arg("on_hand")
-                .arg("reserved")
-                .arg("safety");
+            invocation.arg(sku.as_str()).arg(location.as_str());
         }
         let mut conn = self.conn.clone();
-        let rows: Vec<(Option<i64>, Option<i64>, Option<i64>)> =
-            pipe.query_async(&mut conn).await.map_err(unavailable)?;
-        Ok(rows
-            .into_iter()
-            .map(|(o, r, s)| StockLevel::new(o.unwrap_or(0), r.unwrap_or(0), s.unwrap_or(0)))
-            .collect())
-    }
-
-    async fn capacity_used(
-        &self,
-        location: &LocationId,
-        day: CapacityDay,
-    ) -> Result<u32, GateError> {
-        let mut conn = self.conn.clone();
-        let used: Option<u32> = conn
-            .get(self.cap_key(location, day))
+        let raw: String = invocation
+            .invoke_async(&mut conn)
+            .instrument(tracing::debug_span!(
+                "redis.script",
+                script = "levels",
+                keys = keys.len()
+            ))
             .await
             .map_err(unavailable)?;
-        Ok(used.unwrap_or(0))
+        let levels = raw
+            .split('\n')
+            .map(parse_level_line)
+            .collect::<Result<Vec<_>, _>>()?;
+        if levels.len() != keys.len() {
+            return Err(corrupt(format!(
+                "levels answered {} keys for {}",
+                levels.len(),
+                keys.len()
+            )));
+        }
+        Ok(levels)
+    }
+
+    async fn capacities_used(
+        &self,
+        claims: &[(LocationId, CapacityDay)],
+    ) -> Result<Vec<u32>, GateError> {
+        if claims.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = claims
+            .iter()
+            .map(|(location, day)| self.cap_key(location, *day))
+            .collect();
+        let mut conn = self.conn.clone();
+        // MGET of one key answers a bare value, not a list; the explicit command keeps the
+        // reply shape the same for any count.
+        let used: Vec<Option<u32>> = redis::cmd("MGET")
+            .arg(&keys)
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(used.into_iter().map(Option::unwrap_or_default).collect())
     }
 
     async fn get(&self, id: &ReservationId) -> Result<Option<HoldRecord>, GateError> {

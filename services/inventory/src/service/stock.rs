@@ -6,8 +6,8 @@ use omni_types::{ChannelId, LocationId, Quantity, ReservationId, Sku};
 
 use super::{Inventory, InventoryError};
 use crate::domain::{
-    FieldViolation, HeldLine, InvalidRequest, Location, ReservationLine, StockLevel, apply,
-    local_date, unservable_reservations,
+    CapacityDay, FieldViolation, HeldLine, InvalidRequest, Location, ReservationLine, StockLevel,
+    apply, local_date, unservable_reservations,
 };
 use crate::events::outgoing::{self, Cause};
 use crate::store::{AppliedMovement, MovementRequest, Store};
@@ -259,21 +259,34 @@ impl Inventory {
             .iter()
             .flat_map(|sku| locations.iter().map(|l| ((*sku).clone(), l.id.clone())))
             .collect();
-        let levels = self.gate.levels(&keys).await?;
         let now = self.now();
-        let mut capacities = Vec::with_capacity(locations.len());
-        for location in locations {
-            let day = local_date(location.time_zone, now);
-            let used_today = match location.daily_capacity {
-                Some(_) => self.gate.capacity_used(&location.id, day).await?,
-                None => 0,
-            };
-            capacities.push(LocationAvailability {
+        let days: Vec<_> = locations
+            .iter()
+            .map(|l| local_date(l.time_zone, now))
+            .collect();
+        let counted: Vec<(LocationId, CapacityDay)> = locations
+            .iter()
+            .zip(&days)
+            .filter(|(l, _)| l.daily_capacity.is_some())
+            .map(|(l, day)| (l.id.clone(), *day))
+            .collect();
+        // Both reads go out together on the multiplexed connection: one round trip, not one
+        // per location with a capacity.
+        let (levels, used) =
+            tokio::try_join!(self.gate.levels(&keys), self.gate.capacities_used(&counted))?;
+        let mut used = used.into_iter();
+        let capacities = locations
+            .iter()
+            .zip(days)
+            .map(|(location, day)| LocationAvailability {
                 location: location.clone(),
-                used_today,
+                used_today: match location.daily_capacity {
+                    Some(_) => used.next().unwrap_or(0),
+                    None => 0,
+                },
                 local_date: day.to_string(),
-            });
-        }
+            })
+            .collect();
         Ok(AvailabilityReply {
             levels: keys
                 .into_iter()
