@@ -284,11 +284,12 @@ fn spawn_reconciler(
                 _ = stop.cancelled() => break,
                 _ = tick.tick() => {
                     match inventory.check_invariants(true).await {
-                        Ok(drifts) if !drifts.is_empty() => {
-                            crate::metrics::reconciled(&drifts);
-                            tracing::warn!(drift = drifts.len(), "reconciler repaired drift");
+                        Ok(report) => {
+                            crate::metrics::reconciled(&report.drifts);
+                            if !report.drifts.is_empty() {
+                                tracing::warn!(drift = report.drifts.len(), "reconciler repaired drift");
+                            }
                         }
-                        Ok(drifts) => crate::metrics::reconciled(&drifts),
                         Err(error) => tracing::warn!(%error, "reconciler pass failed"),
                     }
                 }

@@ -634,16 +634,10 @@ impl InventoryService for InventoryApi {
     ) -> Result<Response<pb::CheckInvariantsResponse>, Status> {
         authorize(caller(&request).as_ref(), "CheckInvariants", Rule::Admin)?;
         let repair = request.get_ref().repair;
-        let findings = self.inventory.check_invariants(repair).await.map_err(api)?;
-        let pairs = self
-            .inventory
-            .store()
-            .all_levels()
-            .await
-            .map_err(|e| api(crate::service::InventoryError::from(e)))?
-            .len();
+        let report = self.inventory.check_invariants(repair).await.map_err(api)?;
         Ok(Response::new(pb::CheckInvariantsResponse {
-            findings: findings
+            findings: report
+                .drifts
                 .into_iter()
                 .map(|d| pb::DriftFinding {
                     sku: d.sku,
@@ -659,7 +653,7 @@ impl InventoryService for InventoryApi {
                     repaired: d.repaired,
                 })
                 .collect(),
-            pairs_checked: pairs as i64,
+            pairs_checked: i64::try_from(report.pairs_checked).unwrap_or(i64::MAX),
             checked_at: Some(chrono::Utc::now().into()),
         }))
     }

@@ -11,17 +11,18 @@ mod settle;
 pub use settle::ReapReport;
 mod stock;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use omni_platform::clock::SharedClock;
 use tokio::sync::{Notify, RwLock};
 
-use crate::reservations::{Epoch, GateStatus, ReservationGate};
+use crate::reservations::{Epoch, GateError, GateStatus, ReservationGate};
 use crate::store::Store;
 
 pub use error::InventoryError;
-pub use rebuild::RebuildReport;
+pub use rebuild::{InvariantReport, RebuildReport};
 pub use reserve::{ReserveCommand, ReserveReply};
 pub use stock::{Adjustment, AvailabilityQuery, AvailabilityReply, LocationAvailability};
 
@@ -57,6 +58,10 @@ pub struct Inventory {
     outbox: Arc<Notify>,
     /// Poked when the gate has no epoch, so the rebuild job starts at once.
     rebuild_needed: Arc<Notify>,
+    /// The epoch the gate last reported ready. Reservations carry it without asking the gate
+    /// first (the gate checks it in the same atomic step), so a refusal in a flash sale costs
+    /// one round trip to Redis instead of two.
+    epoch_seen: std::sync::Mutex<Option<Epoch>>,
     faults: Faults,
 }
 
@@ -92,6 +97,7 @@ impl Inventory {
             catalogue_load: tokio::sync::Mutex::new(()),
             outbox,
             rebuild_needed: Arc::new(Notify::new()),
+            epoch_seen: std::sync::Mutex::new(None),
             faults: Faults::default(),
         }
     }
@@ -124,19 +130,60 @@ impl Inventory {
         self.outbox.notify_one();
     }
 
-    /// The gate's epoch, or UNAVAILABLE (and a rebuild kicked off) when it has none.
+    /// The gate's epoch, asked afresh, or UNAVAILABLE (and a rebuild kicked off) when it has none.
     pub(crate) async fn ready_epoch(&self) -> Result<Epoch, InventoryError> {
-        match self.gate.status().await? {
+        Ok(self.fresh_epoch().await?)
+    }
+
+    async fn fresh_epoch(&self) -> Result<Epoch, GateError> {
+        let status = self.gate.status().await;
+        let epoch = match status {
+            Ok(GateStatus::Ready { epoch }) => Some(epoch),
+            _ => None,
+        };
+        *self.epoch_seen_lock() = epoch;
+        match status? {
             GateStatus::Ready { epoch } => Ok(epoch),
             GateStatus::Missing => {
                 self.rebuild_needed.notify_one();
-                Err(InventoryError::Unavailable(
-                    "stock counters are being rebuilt; retry shortly".to_owned(),
-                ))
+                Err(GateError::Unavailable(REBUILDING.to_owned()))
             }
-            GateStatus::Rebuilding => Err(InventoryError::Unavailable(
-                "stock counters are being rebuilt; retry shortly".to_owned(),
-            )),
+            GateStatus::Rebuilding => Err(GateError::Unavailable(REBUILDING.to_owned())),
         }
     }
+
+    /// Runs a gate write that carries the epoch: the last one seen, or the gate's current one
+    /// after a mismatch (a rebuild finished meanwhile), once. A refusal as unavailable forgets
+    /// the epoch and asks the gate why, which starts a rebuild when the epoch is gone.
+    pub(crate) async fn with_epoch<T, F, Fut>(&self, write: F) -> Result<T, GateError>
+    where
+        F: Fn(Epoch) -> Fut,
+        Fut: Future<Output = Result<T, GateError>>,
+    {
+        let seen = *self.epoch_seen_lock();
+        let epoch = match seen {
+            Some(epoch) => epoch,
+            None => self.fresh_epoch().await?,
+        };
+        match write(epoch).await {
+            Err(GateError::EpochMismatch { .. }) if seen.is_some() => {
+                write(self.fresh_epoch().await?).await
+            }
+            Err(GateError::Unavailable(reason)) => {
+                *self.epoch_seen_lock() = None;
+                self.fresh_epoch().await?;
+                Err(GateError::Unavailable(reason))
+            }
+            other => other,
+        }
+    }
+
+    fn epoch_seen_lock(&self) -> std::sync::MutexGuard<'_, Option<Epoch>> {
+        // A plain value, consistent even if a holder panicked.
+        self.epoch_seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
+
+const REBUILDING: &str = "stock counters are being rebuilt; retry shortly";

@@ -7,8 +7,9 @@ use std::time::Duration;
 use omni_types::{LocationId, Sku};
 
 use super::{Inventory, InventoryError};
+use crate::domain::StockLevel;
 use crate::reservations::{GateStatus, HoldRecord, HoldState, RebuildSnapshot};
-use crate::store::Drift;
+use crate::store::{AuditedLevel, Drift};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RebuildReport {
@@ -77,67 +78,217 @@ impl Inventory {
         Ok(Some(report))
     }
 
-    /// Compares the gate with PostgreSQL and PostgreSQL with its own ledger. With `repair`,
-    /// `on_hand` and `safety` drift in the gate is overwritten from PostgreSQL, drift inside
-    /// PostgreSQL is fixed from the ledger and the reservations, and `reserved` drift in the
-    /// gate triggers a rebuild. PENDING holds (not yet in PostgreSQL) are counted in.
-    pub async fn check_invariants(&self, repair: bool) -> Result<Vec<Drift>, InventoryError> {
-        let mut drifts = self.store.check_database(repair).await?;
-        let rows = self.store.all_levels().await?;
-        let keys: Vec<(Sku, LocationId)> = rows
-            .iter()
-            .map(|(s, l, _)| (s.clone(), l.clone()))
-            .collect();
-        let gate_levels = self.gate.levels(&keys).await?;
-        let now = self.now();
-        let mut pending: BTreeMap<(Sku, LocationId), i64> = BTreeMap::new();
-        for id in self.gate.pending_older_than(now, 10_000).await? {
-            if let Some(record) = self.gate.get(&id).await? {
-                for line in &record.reservation.lines {
-                    *pending
-                        .entry((line.line.sku.clone(), line.line.location.clone()))
-                        .or_default() += i64::from(line.remaining());
-                }
+    /// Compares the gate with PostgreSQL and PostgreSQL with its own ledger, page by page. With
+    /// `repair`, `on_hand` drift inside PostgreSQL is fixed from the ledger, `on_hand` and
+    /// `safety` drift in the gate is overwritten from PostgreSQL, and `reserved` drift in the
+    /// gate triggers a rebuild.
+    ///
+    /// The two stores are read at different instants, and a busy key is always between the
+    /// two steps of some write (a hold is in Redis before PostgreSQL, a receipt the other way
+    /// round). So a difference is only a suspicion: the key is read again after
+    /// [`SETTLE`], and only a difference that stayed exactly the same counts as drift. A key
+    /// that moved meanwhile is left to a later, quieter pass; repairing it now would write a
+    /// value that was already stale.
+    pub async fn check_invariants(&self, repair: bool) -> Result<InvariantReport, InventoryError> {
+        let pending = self.unrecorded_pending().await?;
+        let mut suspects = Vec::new();
+        let mut pairs_checked = 0;
+        let mut after: Option<(Sku, LocationId)> = None;
+        loop {
+            let page = self.store.audit_page(after.as_ref(), AUDIT_PAGE).await?;
+            pairs_checked += page.len();
+            let last_page = (page.len() as u64) < AUDIT_PAGE;
+            after = page.last().map(|a| (a.sku.clone(), a.location.clone()));
+            suspects.extend(
+                self.observe(page, &pending, repair)
+                    .await?
+                    .into_iter()
+                    .filter(|o| !o.findings().is_empty()),
+            );
+            if last_page {
+                break;
             }
         }
+        let mut report = InvariantReport {
+            drifts: Vec::new(),
+            pairs_checked,
+            unsettled: 0,
+        };
+        if suspects.is_empty() {
+            return Ok(report);
+        }
+        tokio::time::sleep(SETTLE).await;
+        let keys: Vec<_> = suspects
+            .iter()
+            .map(|o| (o.audit.sku.clone(), o.audit.location.clone()))
+            .collect();
+        let pending = self.unrecorded_pending().await?;
+        let again = self
+            .observe(self.store.audit_keys(&keys).await?, &pending, repair)
+            .await?;
         let mut rebuild = false;
-        for ((sku, location, truth), seen) in rows.iter().zip(gate_levels) {
-            let expected_reserved =
-                truth.reserved + pending.get(&(sku.clone(), location.clone())).unwrap_or(&0);
+        for first in suspects {
+            if !again.contains(&first) {
+                report.unsettled += 1;
+                continue;
+            }
+            let findings = first.findings();
+            let (sku, location) = (&first.audit.sku, &first.audit.location);
             let mut counters_off = false;
-            for (field, found, expected) in [
-                ("on_hand", seen.on_hand, truth.on_hand),
-                ("safety_stock", seen.safety_stock, truth.safety_stock),
-                ("reserved", seen.reserved, expected_reserved),
-            ] {
-                if found == expected {
-                    continue;
-                }
-                drifts.push(Drift {
+            for (store, field, found, expected) in findings {
+                report.drifts.push(Drift {
                     sku: sku.to_string(),
                     location: location.to_string(),
                     field,
-                    store: "redis",
+                    store,
                     found,
                     expected,
                     repaired: repair,
                 });
-                if field == "reserved" {
-                    rebuild = true;
-                } else {
-                    counters_off = true;
+                match (store, field) {
+                    ("postgres", _) if repair => {
+                        self.store
+                            .set_on_hand_from_ledger(sku, location, first.audit.ledger)
+                            .await?;
+                    }
+                    ("redis", "reserved") => rebuild = true,
+                    ("redis", _) => counters_off = true,
+                    _ => {}
                 }
             }
             if repair && counters_off {
                 self.gate
-                    .set_counters(sku, location, truth.on_hand, truth.safety_stock)
+                    .set_counters(
+                        sku,
+                        location,
+                        first.expected_on_hand(),
+                        first.audit.level.safety_stock,
+                    )
                     .await?;
             }
+        }
+        if report.unsettled > 0 {
+            tracing::info!(
+                keys = report.unsettled,
+                "keys changed while being compared; left to the next pass"
+            );
         }
         if repair && rebuild {
             self.rebuild().await?;
         }
-        Ok(drifts)
+        Ok(report)
+    }
+
+    /// What PENDING holds add to `reserved` in the gate beyond PostgreSQL's HELD rows: the
+    /// ones with no row yet (a PENDING hold whose row committed is already in the HELD sum).
+    async fn unrecorded_pending(&self) -> Result<BTreeMap<(Sku, LocationId), i64>, InventoryError> {
+        let mut records = Vec::new();
+        for id in self.gate.pending_older_than(self.now(), 10_000).await? {
+            if let Some(record) = self.gate.get(&id).await? {
+                records.push(record);
+            }
+        }
+        let ids: Vec<String> = records
+            .iter()
+            .map(|r| r.reservation.id.to_string())
+            .collect();
+        let recorded = self.store.recorded_reservations(&ids).await?;
+        let mut pending: BTreeMap<(Sku, LocationId), i64> = BTreeMap::new();
+        for (record, _) in records
+            .iter()
+            .zip(&ids)
+            .filter(|(_, id)| !recorded.contains(*id))
+        {
+            for line in &record.reservation.lines {
+                *pending
+                    .entry((line.line.sku.clone(), line.line.location.clone()))
+                    .or_default() += i64::from(line.remaining());
+            }
+        }
+        Ok(pending)
+    }
+
+    async fn observe(
+        &self,
+        audits: Vec<AuditedLevel>,
+        pending: &BTreeMap<(Sku, LocationId), i64>,
+        repair: bool,
+    ) -> Result<Vec<Observation>, InventoryError> {
+        let keys: Vec<(Sku, LocationId)> = audits
+            .iter()
+            .map(|a| (a.sku.clone(), a.location.clone()))
+            .collect();
+        let gate = self.gate.levels(&keys).await?;
+        Ok(audits
+            .into_iter()
+            .zip(keys)
+            .zip(gate)
+            .map(|((audit, key), gate)| Observation {
+                pending: pending.get(&key).copied().unwrap_or(0),
+                audit,
+                gate,
+                repair,
+            })
+            .collect())
+    }
+}
+
+/// Keys compared per page: bounds the reconciler's memory and the size of one Redis pipeline.
+const AUDIT_PAGE: u64 = 1_000;
+/// How long a suspect key must keep exactly the same values before its difference counts.
+/// Far longer than the gap between the two steps of any write, far shorter than a pass.
+const SETTLE: Duration = Duration::from_millis(250);
+
+/// One reconciler pass.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InvariantReport {
+    pub drifts: Vec<Drift>,
+    pub pairs_checked: usize,
+    /// Keys that differed at first and changed before the second look: not judged this pass.
+    pub unsettled: usize,
+}
+
+/// One key as both stores showed it at (nearly) one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Observation {
+    audit: AuditedLevel,
+    gate: StockLevel,
+    /// Units of PENDING holds on this key that PostgreSQL has no row for yet.
+    pending: i64,
+    /// Repairing: PostgreSQL's `on_hand` is (about to be) the ledger's sum.
+    repair: bool,
+}
+
+impl Observation {
+    fn expected_on_hand(&self) -> i64 {
+        if self.repair {
+            self.audit.ledger
+        } else {
+            self.audit.level.on_hand
+        }
+    }
+
+    /// (store, field, found, expected) for every counter that differs.
+    fn findings(&self) -> Vec<(&'static str, &'static str, i64, i64)> {
+        let truth = &self.audit.level;
+        let mut out = Vec::new();
+        if truth.on_hand != self.audit.ledger {
+            out.push(("postgres", "on_hand", truth.on_hand, self.audit.ledger));
+        }
+        for (field, found, expected) in [
+            ("on_hand", self.gate.on_hand, self.expected_on_hand()),
+            ("safety_stock", self.gate.safety_stock, truth.safety_stock),
+            (
+                "reserved",
+                self.gate.reserved,
+                truth.reserved + self.pending,
+            ),
+        ] {
+            if found != expected {
+                out.push(("redis", field, found, expected));
+            }
+        }
+        out
     }
 }
 

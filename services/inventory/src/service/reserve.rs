@@ -41,17 +41,17 @@ impl Inventory {
                 now,
             )
             .await?;
-        let epoch = self.ready_epoch().await?;
         let expires_at = Some(now + ttl.unwrap_or_else(|| self.default_ttl()));
         let outcome = self
-            .gate
-            .reserve(HoldRequest {
-                id: id.clone(),
-                lines: lines.clone(),
-                expires_at,
-                capacity: capacity.clone(),
-                epoch,
-                now,
+            .with_epoch(|epoch| {
+                self.gate.reserve(HoldRequest {
+                    id: id.clone(),
+                    lines: lines.clone(),
+                    expires_at,
+                    capacity: capacity.clone(),
+                    epoch,
+                    now,
+                })
             })
             .await?;
         match outcome {
@@ -164,17 +164,17 @@ impl Inventory {
                 now,
             )
             .await?;
-        let epoch = self.ready_epoch().await?;
         let expires_at = Some(now + ttl.unwrap_or_else(|| self.default_ttl()));
         let outcome = self
-            .gate
-            .convert(ConvertRequest {
-                hold_id: hold_id.clone(),
-                order_id: order_id.clone(),
-                expires_at,
-                capacity: capacity.clone(),
-                epoch,
-                now,
+            .with_epoch(|epoch| {
+                self.gate.convert(ConvertRequest {
+                    hold_id: hold_id.clone(),
+                    order_id: order_id.clone(),
+                    expires_at,
+                    capacity: capacity.clone(),
+                    epoch,
+                    now,
+                })
             })
             .await
             .map_err(|e| match e {

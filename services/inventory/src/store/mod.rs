@@ -14,7 +14,7 @@ use sea_orm::{DatabaseConnection, DbErr, RuntimeErr, SqlErr};
 pub use reservations::{
     HoldChange, InsertHold, SettleAction, SettleRefused, Settled, StoredReservation,
 };
-pub use snapshot::Drift;
+pub use snapshot::{AuditedLevel, Drift};
 pub use stock::{AppliedMovement, MovementFilter, MovementRequest};
 
 /// The inventory database.

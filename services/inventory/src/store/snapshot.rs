@@ -86,49 +86,131 @@ impl Store {
         Ok(out)
     }
 
-    /// PostgreSQL against itself: `on_hand` = Σ ledger for every key (`reserved` is derived
-    /// from the reservation lines, so it cannot drift). With `repair`, `on_hand` is set to what
-    /// the ledger says.
-    pub async fn check_database(&self, repair: bool) -> Result<Vec<Drift>, StoreError> {
-        let rows = sql::query_all(
-            &self.db,
-            "SELECT s.sku, s.location_id, s.on_hand, \
-             CAST(COALESCE((SELECT SUM(m.delta) FROM stock_movements m \
-                       WHERE m.sku = s.sku AND m.location_id = s.location_id), 0) AS BIGINT) \
-                       AS ledger \
-             FROM stock_levels s ORDER BY s.sku, s.location_id",
-            vec![],
-        )
-        .await?;
-        let mut drifts = Vec::new();
-        for r in rows {
-            let sku: String = r.try_get("", "sku")?;
-            let location: String = r.try_get("", "location_id")?;
-            let on_hand: i64 = r.try_get("", "on_hand")?;
-            let ledger: i64 = r.try_get("", "ledger")?;
-            if on_hand == ledger {
-                continue;
-            }
-            drifts.push(Drift {
-                sku: sku.clone(),
-                location: location.clone(),
-                field: "on_hand",
-                store: "postgres",
-                found: on_hand,
-                expected: ledger,
-                repaired: repair,
-            });
-            if repair {
-                sql::execute(
-                    &self.db,
-                    "UPDATE stock_levels SET on_hand = $3 WHERE sku = $1 AND location_id = $2",
-                    vec![sku.into(), location.into(), ledger.into()],
-                )
-                .await?;
+    /// One page of keys, in key order after `after`, as PostgreSQL records them and with what
+    /// their ledger sums to: the reconciler walks the whole table this way, so its memory stays
+    /// bounded by the page, not by the catalogue.
+    pub async fn audit_page(
+        &self,
+        after: Option<&(Sku, LocationId)>,
+        limit: u64,
+    ) -> Result<Vec<AuditedLevel>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let (sql, values) = match after {
+            Some((sku, location)) => (
+                format!(
+                    "{AUDIT_SELECT} WHERE s.sku > $1 OR (s.sku = $1 AND s.location_id > $2) \
+                     ORDER BY s.sku, s.location_id LIMIT $3"
+                ),
+                vec![
+                    sku.to_string().into(),
+                    location.to_string().into(),
+                    limit.into(),
+                ],
+            ),
+            None => (
+                format!("{AUDIT_SELECT} ORDER BY s.sku, s.location_id LIMIT $1"),
+                vec![limit.into()],
+            ),
+        };
+        let rows = sql::query_all(&self.db, &sql, values).await?;
+        rows.into_iter().map(audited).collect()
+    }
+
+    /// [`Store::audit_page`] for chosen keys (the reconciler's second look at a suspect).
+    pub async fn audit_keys(
+        &self,
+        keys: &[(Sku, LocationId)],
+    ) -> Result<Vec<AuditedLevel>, StoreError> {
+        let mut out = Vec::with_capacity(keys.len());
+        for (sku, location) in keys {
+            let rows = sql::query_all(
+                &self.db,
+                &format!("{AUDIT_SELECT} WHERE s.sku = $1 AND s.location_id = $2"),
+                vec![sku.to_string().into(), location.to_string().into()],
+            )
+            .await?;
+            for row in rows {
+                out.push(audited(row)?);
             }
         }
-        Ok(drifts)
+        Ok(out)
     }
+
+    /// Repairs `on_hand` drift inside PostgreSQL: the ledger is the truth.
+    pub async fn set_on_hand_from_ledger(
+        &self,
+        sku: &Sku,
+        location: &LocationId,
+        ledger: i64,
+    ) -> Result<(), StoreError> {
+        sql::execute(
+            &self.db,
+            "UPDATE stock_levels SET on_hand = $3 WHERE sku = $1 AND location_id = $2",
+            vec![
+                sku.to_string().into(),
+                location.to_string().into(),
+                ledger.into(),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Which of `ids` have a reservation row.
+    pub async fn recorded_reservations(
+        &self,
+        ids: &[String],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+
+        use super::entities::reservations;
+        let mut found = std::collections::HashSet::new();
+        for chunk in ids.chunks(500) {
+            let rows: Vec<String> = reservations::Entity::find()
+                .select_only()
+                .column(reservations::Column::Id)
+                .filter(reservations::Column::Id.is_in(chunk.iter().cloned()))
+                .into_tuple()
+                .all(&self.db)
+                .await?;
+            found.extend(rows);
+        }
+        Ok(found)
+    }
+}
+
+/// A key as PostgreSQL records it (`reserved` derived from the HELD lines), and its ledger sum.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditedLevel {
+    pub sku: Sku,
+    pub location: LocationId,
+    pub level: StockLevel,
+    pub ledger: i64,
+}
+
+/// `reserved` is summed as in `HELD_SUM_SQL`; the ledger sum is the truth for `on_hand`.
+const AUDIT_SELECT: &str = "SELECT s.sku, s.location_id, s.on_hand, s.safety_stock, \
+     CAST(COALESCE((SELECT SUM(l.quantity - l.committed - l.released) \
+       FROM reservation_lines l JOIN reservations r ON r.id = l.reservation_id \
+       WHERE r.status = 'HELD' AND l.sku = s.sku AND l.location_id = s.location_id), 0) AS BIGINT) \
+       AS reserved, \
+     CAST(COALESCE((SELECT SUM(m.delta) FROM stock_movements m \
+       WHERE m.sku = s.sku AND m.location_id = s.location_id), 0) AS BIGINT) AS ledger \
+     FROM stock_levels s";
+
+fn audited(r: sea_orm::QueryResult) -> Result<AuditedLevel, StoreError> {
+    let sku: String = r.try_get("", "sku")?;
+    let location: String = r.try_get("", "location_id")?;
+    Ok(AuditedLevel {
+        sku: Sku::parse(sku).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        location: LocationId::parse(location).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        level: StockLevel::new(
+            r.try_get("", "on_hand")?,
+            r.try_get("", "reserved")?,
+            r.try_get("", "safety_stock")?,
+        ),
+        ledger: r.try_get("", "ledger")?,
+    })
 }
 
 pub(super) fn parse_day(date: &str) -> Option<CapacityDay> {

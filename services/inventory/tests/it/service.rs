@@ -453,6 +453,10 @@ async fn an_ambiguous_commit_error_does_not_undo_a_reservation_that_committed() 
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::Unavailable);
+    assert!(
+        svc.invariants().await.is_empty(),
+        "a PENDING hold whose row committed is counted once, not as drift"
+    );
     // The row is in PostgreSQL: after the grace period the reaper marks the hold durable
     // instead of undoing it, and a retry gets the first answer.
     let parsed = omni_types::ReservationId::parse(&id).unwrap();
@@ -633,5 +637,94 @@ async fn watch_availability_sees_an_adjustment() {
     .expect("a change within the deadline");
     assert_eq!(change.levels[0].available, 5);
     drop(stream);
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn the_reconciler_finds_and_repairs_drift_in_both_stores() {
+    let svc = Service::start().await;
+    svc.receive("DRIFT-A", "wh-1", 10).await;
+    svc.receive("DRIFT-B", "wh-1", 10).await;
+    svc.receive("DRIFT-C", "wh-1", 10).await;
+    let mut client = svc.client.clone();
+    client
+        .reserve(reserve(&order_id(), &[("DRIFT-C", "wh-1", 3)]))
+        .await
+        .unwrap();
+    assert!(svc.invariants().await.is_empty());
+
+    let inventory = svc.app.as_ref().unwrap().inventory().clone();
+    let sku = |s: &str| omni_types::Sku::parse(s).unwrap();
+    let wh1 = omni_types::LocationId::parse("wh-1").unwrap();
+    // Redis shows 7 on hand for A (a lost write); PostgreSQL says 12 for B while its ledger
+    // sums to 10; Redis holds 2 more of C than the reservations do.
+    inventory
+        .gate()
+        .set_counters(&sku("DRIFT-A"), &wh1, 7, 0)
+        .await
+        .unwrap();
+    sea_orm::ConnectionTrait::execute_unprepared(
+        inventory.store().connection(),
+        "UPDATE stock_levels SET on_hand = 12 WHERE sku = 'DRIFT-B'",
+    )
+    .await
+    .unwrap();
+    let mut redis = redis::Client::open(redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: i64 = redis::cmd("HINCRBY")
+        .arg(format!("{}:stock:{{DRIFT-C}}:wh-1", svc.prefix.prefix))
+        .arg("reserved")
+        .arg(2)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+
+    let mut found: Vec<_> = svc
+        .invariants()
+        .await
+        .into_iter()
+        .map(|d| (d.sku, d.field, d.redis_value, d.expected_value, d.repaired))
+        .collect();
+    found.sort();
+    let on_hand = pb::DriftField::OnHand as i32;
+    let reserved = pb::DriftField::Reserved as i32;
+    assert_eq!(
+        found,
+        vec![
+            ("DRIFT-A".to_owned(), on_hand, 7, 10, false),
+            // PostgreSQL against its ledger, then the gate against PostgreSQL as recorded.
+            ("DRIFT-B".to_owned(), on_hand, 10, 12, false),
+            ("DRIFT-B".to_owned(), on_hand, 12, 10, false),
+            ("DRIFT-C".to_owned(), reserved, 5, 3, false),
+        ]
+    );
+
+    let repaired = client
+        .check_invariants(pb::CheckInvariantsRequest { repair: true })
+        .await
+        .unwrap()
+        .into_inner();
+    // B's gate value already equals the ledger, so the repair finds three.
+    assert_eq!(repaired.findings.len(), 3);
+    assert!(repaired.findings.iter().all(|d| d.repaired));
+    assert_eq!(repaired.pairs_checked, 3);
+    assert!(
+        svc.invariants().await.is_empty(),
+        "nothing left after the repair"
+    );
+    let c = svc.level("DRIFT-C", "wh-1").await;
+    assert_eq!(
+        (c.on_hand, c.reserved),
+        (10, 3),
+        "rebuilt from the reservations"
+    );
+    assert_eq!(
+        svc.level("DRIFT-B", "wh-1").await.on_hand,
+        10,
+        "the ledger wins"
+    );
     svc.stop().await;
 }
