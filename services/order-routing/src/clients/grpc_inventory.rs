@@ -1,6 +1,6 @@
 //! [`InventoryPort`] over gRPC: `omni.inventory.v1.InventoryService`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -22,8 +22,9 @@ use super::{
 use crate::domain::planner::{Capabilities, LocationKind};
 
 const PEER: &str = "inventory";
-/// Locations change rarely (an operator edits them); a few seconds of staleness saves a call
-/// per order, and a location switched inactive is still refused by Reserve itself.
+/// Locations and channel pools change rarely (an operator edits them); a few seconds of
+/// staleness saves two calls per order, and a location switched inactive is still refused by
+/// Reserve itself.
 const LOCATION_CACHE_TTL: Duration = Duration::from_secs(5);
 const PAGE_SIZE: i32 = 500;
 
@@ -32,6 +33,8 @@ type Client = InventoryServiceClient<InterceptedService<Channel, CallContext>>;
 pub struct GrpcInventory {
     client: Client,
     locations: Mutex<Option<(Instant, Vec<LocationInfo>)>>,
+    /// Channel pools change as rarely as locations, and are kept as briefly.
+    pools: Mutex<BTreeMap<ChannelId, (Instant, BTreeSet<LocationId>)>>,
 }
 
 impl GrpcInventory {
@@ -46,6 +49,7 @@ impl GrpcInventory {
         Ok(Self {
             client: InventoryServiceClient::with_interceptor(channel, context),
             locations: Mutex::new(None),
+            pools: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -186,6 +190,15 @@ impl InventoryPort for GrpcInventory {
     }
 
     async fn pool(&self, channel: &ChannelId) -> Result<BTreeSet<LocationId>, PortError> {
+        if let Some((at, pool)) = self
+            .pools
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(channel)
+            && at.elapsed() < LOCATION_CACHE_TTL
+        {
+            return Ok(pool.clone());
+        }
         let request = pb::GetChannelPoolRequest {
             channel_id: channel.to_string(),
         };
@@ -199,11 +212,16 @@ impl InventoryPort for GrpcInventory {
         .into_inner()
         .pool
         .unwrap_or_default();
-        Ok(pool
+        let pool: BTreeSet<LocationId> = pool
             .location_ids
             .into_iter()
             .filter_map(|id| LocationId::parse(id).ok())
-            .collect())
+            .collect();
+        self.pools
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(channel.clone(), (Instant::now(), pool.clone()));
+        Ok(pool)
     }
 
     async fn availability(

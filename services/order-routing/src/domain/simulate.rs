@@ -17,6 +17,29 @@ pub struct StoredPlanInput {
     pub candidates: Vec<Candidate>,
 }
 
+impl StoredPlanInput {
+    /// Keeps the candidates any profile could route this order to: those with stock for one of
+    /// its lines, and the pickup store. A location without any of the order's SKUs can never be
+    /// chosen, transferred from or suggested, and over hundreds of locations the full list was
+    /// most of the order's row.
+    pub fn new(order: OrderId, input: PlanInput, candidates: &[Candidate]) -> Self {
+        let pickup_store = match input.destination() {
+            planner::Destination::Pickup { store } => Some(store.clone()),
+            planner::Destination::Ship { .. } => None,
+        };
+        let candidates = candidates
+            .iter()
+            .filter(|c| !c.stock.is_empty() || pickup_store.as_ref() == Some(&c.location))
+            .cloned()
+            .collect();
+        Self {
+            order,
+            input,
+            candidates,
+        }
+    }
+}
+
 /// How one profile does over the replayed orders. Means are over routed orders only; a profile
 /// that refuses hard orders should not look better for it, which is why `unroutable` is reported.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -111,6 +134,37 @@ mod tests {
         spec.max_splits = max_splits;
         spec.allow_ship_from_store = allow_ship_from_store;
         RoutingProfile::parse(spec).unwrap()
+    }
+
+    #[test]
+    fn stored_inputs_keep_only_candidates_that_could_serve_the_order() {
+        let empty = candidate(warehouse("w0", 30.0, 120.0), &[]);
+        let stocked = candidate(store("s1", 31.0, 121.1), &[("A", 5)]);
+        let shipped = StoredPlanInput::new(
+            OrderId::new(),
+            ship_input(&[("A", 1)], (31.0, 121.0)),
+            &[empty.clone(), stocked.clone()],
+        );
+        assert_eq!(shipped.candidates, vec![stocked.clone()]);
+
+        let empty_store = candidate(store("s2", 31.0, 121.2), &[]);
+        let pickup = PlanInput::new(
+            shipped.input.lines().to_vec(),
+            planner::Destination::Pickup {
+                store: empty_store.location.clone(),
+            },
+        )
+        .unwrap();
+        let picked = StoredPlanInput::new(
+            OrderId::new(),
+            pickup,
+            &[empty, stocked.clone(), empty_store.clone()],
+        );
+        assert_eq!(
+            picked.candidates,
+            vec![stocked, empty_store],
+            "the pickup store is kept even without stock, so a replay can say why"
+        );
     }
 
     #[test]

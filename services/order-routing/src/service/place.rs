@@ -482,11 +482,7 @@ impl Orders {
         let (state, events) = OrderState::place(id, draft, plan)
             .map_err(|e| ServiceError::Internal(format!("plan does not fit the order: {e}")))?;
         let record = new_record(state, draft, member, plan, profile_version, now);
-        let stored_input = StoredPlanInput {
-            order: id,
-            input: PlanInput::from_draft(draft),
-            candidates: candidates.to_vec(),
-        };
+        let stored_input = StoredPlanInput::new(id, PlanInput::from_draft(draft), candidates);
         let envelopes = outgoing::envelopes(&record, &events, &EventContext::default(), now)?;
         let txn = self.db.begin().await?;
         orders::insert(&txn, &record, &stored_input).await?;
