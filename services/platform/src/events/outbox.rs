@@ -102,7 +102,9 @@ pub enum RelayError {
 
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
-    /// Rows claimed and published per transaction.
+    /// Rows claimed and published per transaction. Every row of a batch is in flight to the
+    /// broker at once (confirms are awaited together), so larger batches hide its latency:
+    /// RabbitMQ takes ~10k persistent messages/s with 100 confirms in flight, ~16k with 1,000.
     pub batch_size: u64,
     /// Safety net for a missed poke (another replica's commit, a crash before the poke).
     pub poll_interval: Duration,
@@ -123,7 +125,7 @@ pub struct RelayConfig {
 impl Default for RelayConfig {
     fn default() -> Self {
         Self {
-            batch_size: 100,
+            batch_size: 500,
             poll_interval: Duration::from_secs(1),
             retention: Duration::from_secs(7 * 24 * 3600),
             cleanup_interval: Duration::from_secs(600),
