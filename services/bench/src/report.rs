@@ -76,8 +76,9 @@ pub fn markdown(rows: &[Row], verdicts: &[Verdict], ctx: &Context<'_>) -> String
          - The three service binaries (`target/release/inventory`, `order-routing`, `member`) run \
          as child processes of the harness against local PostgreSQL, Redis and RabbitMQ, each in \
          its own database, key prefix and RabbitMQ vhost created for the run and removed after.\n\
-         - N concurrent gRPC clients in a closed loop (each sends its next call when the previous \
-         answered), after a warm-up whose figures are discarded. Rows marked `@ ½ peak` are open \
+         - N concurrent gRPC clients, each on a connection of its own (as separate storefront \
+         servers or order-routing replicas would be), in a closed loop (each sends its next call \
+         when the previous answered), after a warm-up whose figures are discarded. Rows marked `@ ½ peak` are open \
          loop at half the best closed-loop rate of that scenario, with latency counted from when \
          a call was due (no coordinated omission).\n\
          - Latency percentiles from an HDR histogram (3 significant figures). *Refused* is the \

@@ -12,7 +12,7 @@ use omni_proto::orders::v1::order_service_client::OrderServiceClient;
 use crate::baselines::{PgHotReserve, PgOrder, RedisScript};
 use crate::infra::{InfraError, Resources};
 use crate::scenarios::{
-    Row, Settings, Targets, availability, flash_sale, place_order, planner, relay, spread,
+    Fleet, Row, Settings, Targets, availability, flash_sale, place_order, planner, relay, spread,
 };
 use crate::seed::SeedError;
 use crate::services::{self, Service, ServiceSpec, StartError};
@@ -167,6 +167,32 @@ async fn targets(cfg: &RunConfig, running: &Running) -> Result<Targets, RunError
             .await
             .map_err(connect_err("order-routing"))?,
     );
+    let clients = cfg
+        .settings
+        .concurrency
+        .iter()
+        .copied()
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let mut inventory_fleet = Vec::with_capacity(clients);
+    let mut orders_fleet = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        inventory_fleet.push(InventoryServiceClient::new(
+            running
+                .inventory
+                .channel()
+                .await
+                .map_err(connect_err("inventory"))?,
+        ));
+        orders_fleet.push(OrderServiceClient::new(
+            running
+                .orders
+                .channel()
+                .await
+                .map_err(connect_err("order-routing"))?,
+        ));
+    }
     let r = &cfg.resources;
     // Capped: PostgreSQL's `max_connections` (100 by default) is shared by the three services,
     // these three pools and whoever else uses the server; an uncapped baseline at 64 clients
@@ -191,6 +217,8 @@ async fn targets(cfg: &RunConfig, running: &Running) -> Result<Targets, RunError
         tag: r.tag.clone(),
         inventory,
         orders,
+        inventory_fleet: Fleet::new(inventory_fleet),
+        orders_fleet: Fleet::new(orders_fleet),
         script,
         pg_hot,
         pg_order,

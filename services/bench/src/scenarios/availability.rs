@@ -13,10 +13,10 @@ use crate::stats::Summary;
 pub const SKUS_PER_CALL: usize = 20;
 
 async fn system(t: &Targets, c: &Arc<Catalogue>, plan: LoadPlan) -> Summary {
-    let client = t.inventory.clone();
+    let fleet = t.inventory_fleet.clone();
     let c = Arc::clone(c);
     run(plan, move |call| {
-        let mut client = client.clone();
+        let mut client = fleet.for_worker(call.worker);
         let first = pick(call.seq, 1, c.skus.len());
         let skus = (0..SKUS_PER_CALL.min(c.skus.len()))
             .map(|i| c.skus[(first + i) % c.skus.len()].clone())

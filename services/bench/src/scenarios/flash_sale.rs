@@ -74,10 +74,10 @@ pub async fn reserve(t: &Targets, s: &Settings, concurrency: usize) -> Result<Ro
         rate: None,
     };
 
-    let client = t.inventory.clone();
+    let fleet = t.inventory_fleet.clone();
     let measured = sku.clone();
     let system = run(plan, move |c| {
-        let mut client = client.clone();
+        let mut client = fleet.for_worker(c.worker);
         let sku = if c.warmup {
             WARM_SKU.to_owned()
         } else {
@@ -178,9 +178,9 @@ pub async fn place_order(t: &Targets, s: &Settings, concurrency: usize) -> Resul
         stop: Stop::Requests(s.flash_order_buyers),
         rate: None,
     };
-    let client = t.orders.clone();
+    let fleet = t.orders_fleet.clone();
     let system = run(plan, move |c| {
-        let mut client = client.clone();
+        let mut client = fleet.for_worker(c.worker);
         let sku = if c.warmup {
             WARM_SKU.to_owned()
         } else {

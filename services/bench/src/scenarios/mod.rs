@@ -39,11 +39,32 @@ pub struct Settings {
 #[derive(Clone)]
 pub struct Targets {
     pub tag: String,
+    /// For seeding and one-off calls.
     pub inventory: InventoryServiceClient<Channel>,
     pub orders: OrderServiceClient<Channel>,
+    /// One connection per concurrent client of the load, as separate storefront servers or
+    /// order-routing replicas would hold: N workers multiplexed over one HTTP/2 connection
+    /// would measure that connection's single reader task, not the service.
+    pub inventory_fleet: Fleet<InventoryServiceClient<Channel>>,
+    pub orders_fleet: Fleet<OrderServiceClient<Channel>>,
     pub script: RedisScript,
     pub pg_hot: PgHotReserve,
     pub pg_order: PgOrder,
+}
+
+/// Clients, one per load worker (worker `i` uses connection `i mod len`).
+#[derive(Clone)]
+pub struct Fleet<C>(std::sync::Arc<Vec<C>>);
+
+impl<C: Clone> Fleet<C> {
+    /// `clients` must not be empty.
+    pub fn new(clients: Vec<C>) -> Self {
+        Self(std::sync::Arc::new(clients))
+    }
+
+    pub fn for_worker(&self, worker: usize) -> C {
+        self.0[worker % self.0.len()].clone()
+    }
 }
 
 /// One line of the results table.

@@ -92,10 +92,10 @@ fn draft(c: &Catalogue, seq: u64) -> ord::OrderDraft {
 }
 
 async fn system(t: &Targets, c: &Arc<Catalogue>, plan: LoadPlan) -> crate::stats::Summary {
-    let client = t.orders.clone();
+    let fleet = t.orders_fleet.clone();
     let c = Arc::clone(c);
     run(plan, move |call| {
-        let mut client = client.clone();
+        let mut client = fleet.for_worker(call.worker);
         let request = ord::PlaceOrderRequest {
             idempotency_key: uuid::Uuid::new_v4().to_string(),
             order: Some(draft(&c, call.seq)),

@@ -56,10 +56,10 @@ pub async fn run_at(t: &Targets, s: &Settings, c: &Catalogue, concurrency: usize
     let sites: std::sync::Arc<Vec<String>> =
         std::sync::Arc::new(c.sites.iter().map(|s| s.id.clone()).collect());
 
-    let client = t.inventory.clone();
+    let fleet = t.inventory_fleet.clone();
     let (k, l) = (skus.clone(), sites.clone());
     let system = run(plan, move |call| {
-        let mut client = client.clone();
+        let mut client = fleet.for_worker(call.worker);
         let sku = k[pick(call.seq, 1, k.len())].clone();
         let location = l[pick(call.seq, 2, l.len())].clone();
         async move {
