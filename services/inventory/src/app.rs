@@ -105,10 +105,10 @@ impl Application {
             .map_err(|e| StartError::Database(e.to_string()))?;
         let gate: Arc<dyn ReservationGate> = match &config.redis_url {
             Some(redis) => Arc::new(
-                RedisGate::connect(RedisGateConfig::new(
-                    redis.expose(),
-                    config.key_prefix.clone(),
-                ))
+                RedisGate::connect(RedisGateConfig {
+                    level_cache_entries: config.level_cache_entries,
+                    ..RedisGateConfig::new(redis.expose(), config.key_prefix.clone())
+                })
                 .await
                 .map_err(|e| StartError::Redis(e.to_string()))?,
             ),

@@ -34,6 +34,9 @@ pub struct InventoryConfig {
     /// `STOCK_EFFECTS_QUEUE`: the queue of order and WMS stock effects (default
     /// `inventory.stock-effects`); another name lets several deployments share one broker.
     pub stock_effects_queue: String,
+    /// `LEVEL_CACHE_ENTRIES`: stock counters kept in memory for availability reads, current
+    /// through the Redis change feed (0 = read Redis every time). About 100 bytes each.
+    pub level_cache_entries: usize,
 }
 
 impl InventoryConfig {
@@ -74,6 +77,10 @@ impl InventoryConfig {
             stock_effects_queue: env
                 .get("STOCK_EFFECTS_QUEUE")
                 .unwrap_or_else(|| crate::events::consumers::QUEUE.to_owned()),
+            level_cache_entries: env.parse_or(
+                "LEVEL_CACHE_ENTRIES",
+                crate::reservations::DEFAULT_LEVEL_CACHE_ENTRIES,
+            )?,
         })
     }
 }

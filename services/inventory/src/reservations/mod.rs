@@ -22,6 +22,7 @@
 //! landing in counters that are being replaced. While a rebuild runs, every write is refused with
 //! [`GateError::Unavailable`].
 
+mod level_cache;
 mod memory;
 mod redis;
 
@@ -39,7 +40,7 @@ use crate::domain::{
 };
 
 pub use self::memory::MemoryGate;
-pub use self::redis::{RedisGate, RedisGateConfig};
+pub use self::redis::{DEFAULT_LEVEL_CACHE_ENTRIES, RedisGate, RedisGateConfig};
 
 /// How long a finished reservation is remembered, so a late replay of its request is answered
 /// with what happened instead of holding the stock a second time.
@@ -269,7 +270,18 @@ pub trait ReservationGate: Send + Sync {
     ) -> Result<StockLevel, GateError>;
 
     /// Counters for many keys in one round trip, in the order asked; unknown keys are zero.
+    /// May be answered from this replica's copy of the counters, which is never older than the
+    /// replica's own writes and follows other replicas' writes as the change feed delivers them.
     async fn levels(&self, keys: &[(Sku, LocationId)]) -> Result<Vec<StockLevel>, GateError>;
+
+    /// [`ReservationGate::levels`] as stored in the gate right now, never from a cache: what the
+    /// reconciler compares with PostgreSQL.
+    async fn stored_levels(
+        &self,
+        keys: &[(Sku, LocationId)],
+    ) -> Result<Vec<StockLevel>, GateError> {
+        self.levels(keys).await
+    }
 
     /// Capacity units taken, per (location, local day), in one round trip, in the order asked.
     async fn capacities_used(

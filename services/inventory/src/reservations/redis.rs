@@ -9,7 +9,8 @@
 //! | `P:pending` | sorted set, score = `created_at` ms | PENDING holds, for the orphan reaper |
 //! | `P:cap:<location>:<YYYY-MM-DD>` | integer, TTL [`CAPACITY_TTL`] | orders taken that local day |
 //! | `P:epoch`, `P:rebuilding`, `P:rebuild-lock` | strings | the current epoch, the rebuild flag and its lock |
-//! | `P:avail` | pub/sub channel | every counter change as `{sku, location, on_hand, reserved, safety}` |
+//! | `P:seq` | integer | the number of the last counter change (see `level_cache.rs`) |
+//! | `P:avail` | pub/sub channel | every counter change as `{sku, location, on_hand, reserved, safety, seq}` |
 //!
 //! ## Why each step is atomic
 //! Every operation that reads and then writes is one Lua script (`lua/*.lua`, each prefixed with
@@ -36,7 +37,10 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 use serde::{Deserialize, Deserializer, Serialize};
 use tokio::sync::mpsc;
+use tokio_util::sync::{CancellationToken, DropGuard};
 use tracing::Instrument;
+
+use super::level_cache::{LevelCache, Versioned};
 
 use super::{
     CAPACITY_TTL, CapacityClaim, ConvertOutcome, ConvertRequest, Epoch, FeedEvent, FeedStream,
@@ -57,7 +61,12 @@ pub struct RedisGateConfig {
     /// ambiguous outcome is then left to the reaper.
     pub response_timeout: Duration,
     pub connection_timeout: Duration,
+    /// Stock counters this replica keeps in memory for availability reads (0 = none).
+    pub level_cache_entries: usize,
 }
+
+/// About 100 bytes each: ~10 MiB at most.
+pub const DEFAULT_LEVEL_CACHE_ENTRIES: usize = 100_000;
 
 impl RedisGateConfig {
     pub fn new(url: impl Into<String>, prefix: impl Into<String>) -> Self {
@@ -66,6 +75,7 @@ impl RedisGateConfig {
             prefix: prefix.into(),
             response_timeout: Duration::from_secs(2),
             connection_timeout: Duration::from_secs(2),
+            level_cache_entries: DEFAULT_LEVEL_CACHE_ENTRIES,
         }
     }
 }
@@ -121,6 +131,9 @@ pub struct RedisGate {
     conn: ConnectionManager,
     prefix: Arc<str>,
     scripts: Arc<Scripts>,
+    cache: Arc<LevelCache>,
+    /// Stops the task that keeps `cache` current when the last clone of the gate goes.
+    _feed: Arc<DropGuard>,
 }
 
 fn unavailable(err: redis::RedisError) -> GateError {
@@ -129,6 +142,12 @@ fn unavailable(err: redis::RedisError) -> GateError {
 
 fn corrupt(what: impl std::fmt::Display) -> GateError {
     GateError::Unavailable(format!("unexpected data in redis: {what}"))
+}
+
+/// The sequence number on the first line of `levels.lua`.
+fn parse_seq_line(line: Option<&str>) -> Result<u64, GateError> {
+    line.and_then(|l| l.parse().ok())
+        .ok_or_else(|| corrupt(format!("sequence line {line:?}")))
 }
 
 /// One line of `levels.lua`: "on_hand reserved safety".
@@ -160,12 +179,69 @@ impl RedisGate {
             .get_connection_manager_with_config(manager_config)
             .await
             .map_err(unavailable)?;
+        let prefix: Arc<str> = config.prefix.into();
+        let cache = Arc::new(LevelCache::new(config.level_cache_entries));
+        let stop = CancellationToken::new();
+        if config.level_cache_entries > 0 {
+            tokio::spawn(keep_current(
+                client.clone(),
+                format!("{prefix}:avail"),
+                Arc::downgrade(&cache),
+                stop.clone(),
+            ));
+        }
         Ok(Self {
             client,
             conn,
-            prefix: config.prefix.into(),
+            prefix,
             scripts: Arc::new(Scripts::load()),
+            cache,
+            _feed: Arc::new(stop.drop_guard()),
         })
+    }
+
+    /// Whether availability reads are being served from this replica's cache (the feed that
+    /// keeps it current is subscribed).
+    pub fn level_cache_live(&self) -> bool {
+        self.cache.is_live()
+    }
+
+    /// How many counters the cache holds (for tests and diagnostics).
+    pub fn level_cache_len(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// `levels.lua` over `keys`: the sequence number the read saw and the counters.
+    async fn read_levels<'a>(
+        &self,
+        keys: impl ExactSizeIterator<Item = &'a (Sku, LocationId)>,
+    ) -> Result<(u64, Vec<StockLevel>), GateError> {
+        let wanted = keys.len();
+        let mut invocation = self.scripts.levels.script.prepare_invoke();
+        invocation.arg(&*self.prefix);
+        for (sku, location) in keys {
+            invocation.arg(sku.as_str()).arg(location.as_str());
+        }
+        let mut conn = self.conn.clone();
+        let raw: String = invocation
+            .invoke_async(&mut conn)
+            .instrument(tracing::debug_span!(
+                "redis.script",
+                script = "levels",
+                keys = wanted
+            ))
+            .await
+            .map_err(unavailable)?;
+        let mut lines = raw.split('\n');
+        let seq = parse_seq_line(lines.next())?;
+        let levels = lines.map(parse_level_line).collect::<Result<Vec<_>, _>>()?;
+        if levels.len() != wanted {
+            return Err(corrupt(format!(
+                "levels answered {} keys for {wanted}",
+                levels.len(),
+            )));
+        }
+        Ok((seq, levels))
     }
 
     pub fn prefix(&self) -> &str {
@@ -208,6 +284,10 @@ impl RedisGate {
             .map_err(unavailable)?;
         let reply: Reply =
             serde_json::from_str(&raw).map_err(|e| corrupt(format!("{e}: {raw}")))?;
+        for change in &reply.changed {
+            self.cache
+                .wrote(&change.sku, &change.location, change.versioned());
+        }
         match reply.error() {
             Some(err) => Err(err),
             None => Ok(reply),
@@ -288,12 +368,14 @@ impl RedisGate {
     }
 
     /// Deletes every key under the prefix except the epoch, the flag and the lock that the
-    /// running rebuild owns.
+    /// running rebuild owns, and the change sequence.
     async fn purge_contents(&self) -> Result<(), GateError> {
+        // The change sequence survives too, so numbers stay increasing across rebuilds.
         let keep = [
             self.key("epoch"),
             self.key("rebuilding"),
             self.key("rebuild-lock"),
+            self.key("seq"),
         ];
         let mut conn = self.conn.clone();
         let mut cursor: u64 = 0;
@@ -480,6 +562,17 @@ struct ChangeWire {
     reserved: i64,
     #[serde(default)]
     safety: i64,
+    #[serde(default)]
+    seq: Option<u64>,
+}
+
+impl ChangeWire {
+    fn versioned(&self) -> Versioned {
+        Versioned {
+            level: StockLevel::new(self.on_hand, self.reserved, self.safety),
+            seq: self.seq,
+        }
+    }
 }
 
 /// Lua's cjson writes an empty table as `{}`; a list field accepts that as empty.
@@ -522,6 +615,9 @@ struct Reply {
     full: Vec<String>,
     #[serde(default, deserialize_with = "lua_list")]
     effects: Vec<EffectWire>,
+    /// The counter changes the step made (every script, through `reply` in common.lua).
+    #[serde(default, deserialize_with = "lua_list")]
+    changed: Vec<ChangeWire>,
     on_hand: Option<i64>,
     reserved: Option<i64>,
     safety: Option<i64>,
@@ -662,14 +758,18 @@ fn parse_record(
     })
 }
 
-fn decode_change(payload: &str) -> Option<FeedEvent> {
-    let wire: ChangeWire = match serde_json::from_str(payload) {
-        Ok(wire) => wire,
+fn parse_change(payload: &str) -> Option<ChangeWire> {
+    match serde_json::from_str(payload) {
+        Ok(wire) => Some(wire),
         Err(err) => {
             tracing::warn!(%err, payload, "ignoring an unreadable availability message");
-            return None;
+            None
         }
-    };
+    }
+}
+
+fn decode_change(payload: &str) -> Option<FeedEvent> {
+    let wire = parse_change(payload)?;
     if wire.gap {
         return Some(FeedEvent::Gap);
     }
@@ -683,6 +783,67 @@ fn decode_change(payload: &str) -> Option<FeedEvent> {
             tracing::warn!(payload, "ignoring an availability message with a bad key");
             None
         }
+    }
+}
+
+/// Keeps `cache` current from the change feed until `stop` (or the cache is gone): live while
+/// subscribed, dark (and empty) from the moment the subscription is lost until it is back.
+async fn keep_current(
+    client: redis::Client,
+    channel: String,
+    cache: std::sync::Weak<LevelCache>,
+    stop: CancellationToken,
+) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let subscribed = async {
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.subscribe(&channel).await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        };
+        let pubsub = tokio::select! {
+            () = stop.cancelled() => return,
+            subscribed = subscribed => subscribed,
+        };
+        match pubsub {
+            Ok(pubsub) => {
+                backoff = Duration::from_millis(100);
+                let Some(live) = cache.upgrade() else { return };
+                live.go_live();
+                drop(live);
+                let mut messages = pubsub.into_on_message();
+                loop {
+                    let msg = tokio::select! {
+                        () = stop.cancelled() => return,
+                        msg = messages.next() => msg,
+                    };
+                    let Some(cache) = cache.upgrade() else { return };
+                    let Some(msg) = msg else {
+                        cache.go_dark();
+                        tracing::warn!(
+                            channel,
+                            "level cache lost its feed; reading Redis until it is back"
+                        );
+                        break;
+                    };
+                    let Ok(payload) = msg.get_payload::<String>() else {
+                        continue;
+                    };
+                    match parse_change(&payload) {
+                        Some(wire) if wire.gap => cache.drop_all(),
+                        Some(wire) => cache.changed(&wire.sku, &wire.location, wire.versioned()),
+                        None => {}
+                    }
+                }
+            }
+            Err(err) => tracing::warn!(%err, "level cache cannot subscribe to the change feed"),
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            // Backoff between reconnect attempts, not synchronisation.
+            () = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
     }
 }
 
@@ -894,33 +1055,30 @@ impl ReservationGate for RedisGate {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let mut invocation = self.scripts.levels.script.prepare_invoke();
-        invocation.arg(&*self.prefix);
-        for (sku, location) in keys {
-            invocation.arg(sku.as_str()).arg(location.as_str());
+        let (mut found, ticket) = self.cache.lookup(keys);
+        let missing: Vec<usize> = (0..keys.len()).filter(|&i| found[i].is_none()).collect();
+        if !missing.is_empty() {
+            let (seq, read) = self.read_levels(missing.iter().map(|&i| &keys[i])).await?;
+            self.cache.fill(
+                &ticket,
+                seq,
+                missing.iter().map(|&i| &keys[i]).zip(read.iter().copied()),
+            );
+            for (i, level) in missing.into_iter().zip(read) {
+                found[i] = Some(level);
+            }
         }
-        let mut conn = self.conn.clone();
-        let raw: String = invocation
-            .invoke_async(&mut conn)
-            .instrument(tracing::debug_span!(
-                "redis.script",
-                script = "levels",
-                keys = keys.len()
-            ))
-            .await
-            .map_err(unavailable)?;
-        let levels = raw
-            .split('\n')
-            .map(parse_level_line)
-            .collect::<Result<Vec<_>, _>>()?;
-        if levels.len() != keys.len() {
-            return Err(corrupt(format!(
-                "levels answered {} keys for {}",
-                levels.len(),
-                keys.len()
-            )));
+        Ok(found.into_iter().map(Option::unwrap_or_default).collect())
+    }
+
+    async fn stored_levels(
+        &self,
+        keys: &[(Sku, LocationId)],
+    ) -> Result<Vec<StockLevel>, GateError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(levels)
+        Ok(self.read_levels(keys.iter()).await?.1)
     }
 
     async fn capacities_used(
@@ -999,6 +1157,7 @@ impl ReservationGate for RedisGate {
                 ],
             )
             .await?;
+        self.cache.drop_all();
         Ok(reply.ok == Some(true))
     }
 
@@ -1064,9 +1223,14 @@ impl ReservationGate for RedisGate {
     }
 
     async fn finish_rebuild(&self, epoch: Epoch) -> Result<(), GateError> {
-        self.run(&self.scripts.rebuild, &["finish".into(), epoch.to_string()])
+        let finished = self
+            .run(&self.scripts.rebuild, &["finish".into(), epoch.to_string()])
             .await
-            .map(|_| ())
+            .map(|_| ());
+        // Every replica drops its cache on the gap message; this one does not wait for it, so
+        // it never answers from counters the rebuild replaced.
+        self.cache.drop_all();
+        finished
     }
 
     async fn subscribe(&self) -> Result<FeedStream, GateError> {

@@ -218,7 +218,7 @@ impl Inventory {
             .iter()
             .map(|a| (a.sku.clone(), a.location.clone()))
             .collect();
-        let gate = self.gate.levels(&keys).await?;
+        let gate = self.gate.stored_levels(&keys).await?;
         Ok(audits
             .into_iter()
             .zip(keys)

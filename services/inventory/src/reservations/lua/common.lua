@@ -6,12 +6,20 @@ local P = ARGV[1]
 local EXPIRY = P .. ':expiry'
 local PENDING = P .. ':pending'
 local TOMBSTONE_SECS = 7 * 24 * 3600
+-- Numbers every counter change, so a replica's cache can tell which of two values is newer.
+local SEQ = P .. ':seq'
+-- The changes this step made, returned with its reply: the replica that made them updates its
+-- cache before any pub/sub message arrives, and so reads its own writes.
+local CHANGED = {}
 
 local function stock_key(sku, loc) return P .. ':stock:{' .. sku .. '}:' .. loc end
 local function res_key(id) return P .. ':res:' .. id end
 local function cap_key(loc, day) return P .. ':cap:' .. loc .. ':' .. day end
 
-local function reply(t) return cjson.encode(t) end
+local function reply(t)
+  if #CHANGED > 0 then t.changed = CHANGED end
+  return cjson.encode(t)
+end
 
 local function counters(key)
   local v = redis.call('HMGET', key, 'on_hand', 'reserved', 'safety')
@@ -19,11 +27,13 @@ local function counters(key)
 end
 
 -- Every counter change is announced in the same step that made it, so a watcher on any replica
--- sees every change, in order, with the values it produced.
+-- sees every change, in order, with the values it produced and its sequence number.
 local function publish(sku, loc)
   local on_hand, reserved, safety = counters(stock_key(sku, loc))
-  redis.call('PUBLISH', P .. ':avail', cjson.encode({
-    sku = sku, location = loc, on_hand = on_hand, reserved = reserved, safety = safety }))
+  local change = { sku = sku, location = loc, on_hand = on_hand, reserved = reserved,
+    safety = safety, seq = redis.call('INCR', SEQ) }
+  redis.call('PUBLISH', P .. ':avail', cjson.encode(change))
+  CHANGED[#CHANGED + 1] = change
   return on_hand, reserved, safety
 end
 
