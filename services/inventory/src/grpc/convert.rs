@@ -222,9 +222,14 @@ pub fn reservation(r: &Reservation) -> pb::Reservation {
 }
 
 pub fn level(sku: &Sku, location: &LocationId, level: &StockLevel) -> pb::StockLevel {
+    owned_level(sku.clone(), location.clone(), level)
+}
+
+/// [`level`] taking the ids by value: an availability answer moves thousands of them.
+pub fn owned_level(sku: Sku, location: LocationId, level: &StockLevel) -> pb::StockLevel {
     pb::StockLevel {
-        sku: sku.to_string(),
-        location_id: location.to_string(),
+        sku: sku.into(),
+        location_id: location.into(),
         on_hand: level.on_hand,
         reserved: level.reserved,
         safety_stock: level.safety_stock,

@@ -375,12 +375,12 @@ impl InventoryService for InventoryApi {
         let query = availability_query(&r.skus, &r.location_ids, r.channel_id.as_deref())?;
         let reply = self.inventory.availability(&query).await.map_err(api)?;
         Ok(Response::new(pb::GetAvailabilityResponse {
+            capacities: reply.capacities.iter().map(cv::capacity).collect(),
             levels: reply
                 .levels
-                .iter()
-                .map(|(s, l, level)| cv::level(s, l, level))
+                .into_iter()
+                .map(|(s, l, level)| cv::owned_level(s, l, &level))
                 .collect(),
-            capacities: reply.capacities.iter().map(cv::capacity).collect(),
         }))
     }
 

@@ -18,9 +18,9 @@
 //! Absent entries are always safe: they are read from Redis.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
-use std::sync::RwLock;
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use omni_platform::metrics::Counter;
 use omni_types::{LocationId, Sku};
@@ -48,9 +48,12 @@ struct Entry {
     seq: u64,
 }
 
+/// Seeded per process, so keys a client chooses cannot be made to collide.
+type Hasher = foldhash::fast::RandomState;
+
 #[derive(Default)]
 struct Shard {
-    entries: HashMap<Box<str>, Entry>,
+    entries: HashMap<Box<str>, Entry, Hasher>,
     /// Raised whenever entries are dropped; see the module docs.
     generation: u64,
 }
@@ -71,7 +74,7 @@ pub struct ReadTicket {
 
 pub struct LevelCache {
     shards: Box<[RwLock<Shard>]>,
-    hasher: RandomState,
+    hasher: Hasher,
     per_shard: usize,
     live: AtomicBool,
 }
@@ -89,7 +92,7 @@ impl LevelCache {
     pub fn new(capacity: usize) -> Self {
         Self {
             shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
-            hasher: RandomState::new(),
+            hasher: Hasher::default(),
             per_shard: capacity.div_ceil(SHARDS).max(1),
             live: AtomicBool::new(false),
         }
@@ -100,17 +103,27 @@ impl LevelCache {
         (self.hasher.hash_one(key) % SHARDS as u64) as usize
     }
 
-    fn write(&self, shard: usize) -> std::sync::RwLockWriteGuard<'_, Shard> {
+    fn write(&self, shard: usize) -> RwLockWriteGuard<'_, Shard> {
         // A panic while holding the lock leaves at worst a missing entry, which is safe.
         self.shards[shard]
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn read(&self, shard: usize) -> std::sync::RwLockReadGuard<'_, Shard> {
+    fn read(&self, shard: usize) -> RwLockReadGuard<'_, Shard> {
         self.shards[shard]
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Every shard's lock, taken in index order (as everywhere), once per call rather than
+    /// once per key: an availability call looks up thousands.
+    fn read_all(&self) -> Vec<RwLockReadGuard<'_, Shard>> {
+        (0..SHARDS).map(|s| self.read(s)).collect()
+    }
+
+    fn write_all(&self) -> Vec<RwLockWriteGuard<'_, Shard>> {
+        (0..SHARDS).map(|s| self.write(s)).collect()
     }
 
     pub fn is_live(&self) -> bool {
@@ -191,9 +204,10 @@ impl LevelCache {
                 },
             );
         }
-        // Taken first: a drop after this point voids the fill, whatever the lookup then saw.
-        for (shard, generation) in generations.iter_mut().enumerate() {
-            *generation = self.read(shard).generation;
+        let shards = self.read_all();
+        // Under the same locks as the lookups: a drop after them voids the fill.
+        for (generation, shard) in generations.iter_mut().zip(&shards) {
+            *generation = shard.generation;
         }
         let mut key = String::new();
         let mut hits = 0u64;
@@ -201,8 +215,7 @@ impl LevelCache {
             .iter()
             .map(|(sku, location)| {
                 key_into(&mut key, sku.as_str(), location.as_str());
-                let level = self
-                    .read(self.shard_of(&key))
+                let level = shards[self.shard_of(&key)]
                     .entries
                     .get(key.as_str())
                     .map(|e| e.level);
@@ -210,6 +223,7 @@ impl LevelCache {
                 level
             })
             .collect();
+        drop(shards);
         LOOKUPS.add(hits, &[("result", "hit")]);
         LOOKUPS.add(keys.len() as u64 - hits, &[("result", "miss")]);
         (
@@ -232,11 +246,12 @@ impl LevelCache {
         if !ticket.live || !self.is_live() {
             return;
         }
+        let mut shards = self.write_all();
         let mut key = String::new();
         for ((sku, location), level) in read {
             key_into(&mut key, sku.as_str(), location.as_str());
             let shard_index = self.shard_of(&key);
-            let mut shard = self.write(shard_index);
+            let shard = &mut shards[shard_index];
             if shard.generation != ticket.generations[shard_index] {
                 continue;
             }
