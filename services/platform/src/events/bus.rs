@@ -131,10 +131,20 @@ pub fn retry_delay(base: Duration, delivery: u32) -> Duration {
         .min(MAX_RETRY_BACKOFF)
 }
 
+/// The broker's answer to a batch already sent: Ok once it has stored every event of it.
+pub type PendingConfirms = futures::future::BoxFuture<'static, Result<(), BusError>>;
+
 #[async_trait]
 pub trait EventBus: Send + Sync {
     /// Ok only after the broker has stored every event of the batch.
     async fn publish(&self, batch: &[Envelope]) -> Result<(), BusError>;
+
+    /// Sends the batch and returns the wait for its confirms, so a caller can send the next
+    /// batch while the broker confirms this one. A later call's events go out after this one's.
+    async fn send(&self, batch: &[Envelope]) -> Result<PendingConfirms, BusError> {
+        self.publish(batch).await?;
+        Ok(Box::pin(std::future::ready(Ok(()))))
+    }
 
     /// Declares the queue and its bindings, then consumes until the handle is shut down or
     /// dropped. Messages already queued survive a restart of the consumer.

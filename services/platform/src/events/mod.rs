@@ -19,6 +19,6 @@ mod topic;
 
 pub use bus::{
     BusError, ConsumerHandle, EventBus, EventHandler, HandlerError, ParkedMessage, ParkedMessages,
-    ReplaySelection, Subscription,
+    PendingConfirms, ReplaySelection, Subscription,
 };
 pub use envelope::{Envelope, EnvelopeError};

@@ -7,15 +7,15 @@ use std::{sync::Arc, time::Duration};
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
     sea_query::{Expr, ExprTrait, LockBehavior, LockType},
 };
 use tokio::{sync::Notify, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    bus::{BusError, EventBus},
+    bus::{BusError, EventBus, PendingConfirms},
     envelope::Envelope,
     schema::outbox_event::{self, Column},
 };
@@ -233,18 +233,53 @@ impl OutboxRelay {
             .min(self.config.max_backoff)
     }
 
+    /// Publishes until the outbox is empty, two batches in flight: the next batch is claimed
+    /// and sent while the broker confirms the previous one, so the broker's confirm latency is
+    /// not paid once per batch. Batches go out in order on one channel; the next is claimed
+    /// with SKIP LOCKED past the rows the previous one still holds.
     async fn drain(&self, shutdown: &CancellationToken) -> Result<(), RelayError> {
-        loop {
-            let published = self.publish_batch().await?;
-            if (published as u64) < self.config.batch_size || shutdown.is_cancelled() {
-                return Ok(());
+        let mut in_flight = self.send_batch().await?;
+        while let Some(current) = in_flight.take() {
+            if (current.ids.len() as u64) < self.config.batch_size || shutdown.is_cancelled() {
+                self.settle(current).await?;
+                break;
+            }
+            let (next, settled) = tokio::join!(self.send_batch(), self.settle(current));
+            match (next, settled) {
+                (Ok(next), Ok(())) => in_flight = next,
+                (Ok(next), Err(e)) => {
+                    if let Some(next) = next
+                        && let Err(also) = self.settle(next).await
+                    {
+                        tracing::debug!(error = %also, "the batch after a failed one failed too");
+                    }
+                    return Err(e);
+                }
+                (Err(e), settled) => {
+                    settled?;
+                    return Err(e);
+                }
             }
         }
+        Ok(())
     }
 
     /// Claims, publishes and marks one batch in one transaction; returns how many rows it
     /// published. If publishing fails the rows stay unpublished, with the error recorded.
     pub async fn publish_batch(&self) -> Result<usize, RelayError> {
+        match self.send_batch().await? {
+            Some(sent) => {
+                let published = sent.ids.len();
+                self.settle(sent).await?;
+                Ok(published)
+            }
+            None => Ok(0),
+        }
+    }
+
+    /// Claims a batch (its rows stay locked in the returned transaction) and sends it; `None`
+    /// when there is nothing to publish.
+    async fn send_batch(&self) -> Result<Option<SentBatch>, RelayError> {
         let txn = self.db.begin().await?;
         let rows = outbox_event::Entity::find()
             .filter(Column::PublishedAt.is_null())
@@ -256,7 +291,7 @@ impl OutboxRelay {
             .await?;
         if rows.is_empty() {
             txn.commit().await?;
-            return Ok(0);
+            return Ok(None);
         }
 
         let mut envelopes = Vec::with_capacity(rows.len());
@@ -275,8 +310,22 @@ impl OutboxRelay {
             }
         }
 
-        match self.bus.publish(&envelopes).await {
+        match self.bus.send(&envelopes).await {
+            Ok(confirms) => Ok(Some(SentBatch { txn, ids, confirms })),
+            Err(e) => {
+                self.failed(txn, ids, &e).await?;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Waits for the broker's confirms of a sent batch and marks its rows published, or
+    /// records the failure on them.
+    async fn settle(&self, sent: SentBatch) -> Result<(), RelayError> {
+        let SentBatch { txn, ids, confirms } = sent;
+        match confirms.await {
             Ok(()) => {
+                let published = ids.len() as u64;
                 let now = self.config.clock.now();
                 outbox_event::Entity::update_many()
                     .col_expr(Column::PublishedAt, Expr::value(now))
@@ -284,16 +333,27 @@ impl OutboxRelay {
                     .exec(&txn)
                     .await?;
                 txn.commit().await?;
-                PUBLISHED.add(envelopes.len() as u64, &[("service", self.config.service)]);
-                Ok(envelopes.len())
+                PUBLISHED.add(published, &[("service", self.config.service)]);
+                Ok(())
             }
             Err(e) => {
-                PUBLISH_FAILURES.inc(&[("service", self.config.service)]);
-                record_failure(&txn, ids, &e.to_string()).await?;
-                txn.commit().await?;
+                self.failed(txn, ids, &e).await?;
                 Err(e.into())
             }
         }
+    }
+
+    async fn failed(
+        &self,
+        txn: DatabaseTransaction,
+        ids: Vec<String>,
+        error: &BusError,
+    ) -> Result<(), DbErr> {
+        PUBLISH_FAILURES.inc(&[("service", self.config.service)]);
+        if !ids.is_empty() {
+            record_failure(&txn, ids, &error.to_string()).await?;
+        }
+        txn.commit().await
     }
 
     /// Deletes rows published longer ago than the retention period.
@@ -313,6 +373,13 @@ impl OutboxRelay {
             .await?;
         Ok(result.rows_affected)
     }
+}
+
+/// A batch sent to the broker, its rows still locked by `txn` until it is settled.
+struct SentBatch {
+    txn: DatabaseTransaction,
+    ids: Vec<String>,
+    confirms: PendingConfirms,
 }
 
 async fn record_failure<C: ConnectionTrait>(

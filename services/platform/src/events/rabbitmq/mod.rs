@@ -32,7 +32,7 @@ pub use topology::Topology;
 use super::{
     bus::{
         BusError, ConsumerHandle, EventBus, EventHandler, ParkedMessage, ParkedMessages,
-        ReplaySelection, Subscription, parking_queue,
+        PendingConfirms, ReplaySelection, Subscription, parking_queue,
     },
     envelope::Envelope,
 };
@@ -318,8 +318,12 @@ async fn wait_until_lost(conn: &Connection, stop: &CancellationToken) {
 #[async_trait]
 impl EventBus for RabbitMqBus {
     async fn publish(&self, batch: &[Envelope]) -> Result<(), BusError> {
+        self.send(batch).await?.await
+    }
+
+    async fn send(&self, batch: &[Envelope]) -> Result<PendingConfirms, BusError> {
         if batch.is_empty() {
-            return Ok(());
+            return Ok(Box::pin(std::future::ready(Ok(()))));
         }
         let channel = self.publisher().await?;
         let exchange = short(&self.shared.topology.exchange)?;
@@ -342,12 +346,12 @@ impl EventBus for RabbitMqBus {
                 )
                 .await
                 .map_err(unavailable)?;
-            pending.push((envelope.id(), confirm));
+            pending.push((envelope.id().to_owned(), confirm));
         }
-        let confirmed = async {
+        let confirmed = async move {
             for (event_id, confirm) in pending {
                 let refused = |reason: String| BusError::Refused {
-                    event_id: event_id.to_owned(),
+                    event_id: event_id.clone(),
                     reason,
                 };
                 match confirm.await.map_err(unavailable)? {
@@ -365,11 +369,15 @@ impl EventBus for RabbitMqBus {
             }
             Ok(())
         };
-        tokio::time::timeout(CONFIRM_TIMEOUT, confirmed)
-            .await
-            .map_err(|_| {
-                BusError::Unavailable(format!("no publisher confirm within {CONFIRM_TIMEOUT:?}"))
-            })?
+        Ok(Box::pin(async move {
+            tokio::time::timeout(CONFIRM_TIMEOUT, confirmed)
+                .await
+                .map_err(|_| {
+                    BusError::Unavailable(format!(
+                        "no publisher confirm within {CONFIRM_TIMEOUT:?}"
+                    ))
+                })?
+        }))
     }
 
     async fn subscribe(
