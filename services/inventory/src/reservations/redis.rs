@@ -826,13 +826,17 @@ async fn keep_current(
                         );
                         break;
                     };
-                    let Ok(payload) = msg.get_payload::<String>() else {
-                        continue;
-                    };
-                    match parse_change(&payload) {
-                        Some(wire) if wire.gap => cache.drop_all(),
-                        Some(wire) => cache.changed(&wire.sku, &wire.location, wire.versioned()),
-                        None => {}
+                    // A message it cannot read may have been a change to a cached key.
+                    match msg
+                        .get_payload::<String>()
+                        .ok()
+                        .as_deref()
+                        .and_then(parse_change)
+                    {
+                        Some(wire) if !wire.gap => {
+                            cache.changed(&wire.sku, &wire.location, wire.versioned());
+                        }
+                        _ => cache.drop_all(),
                     }
                 }
             }

@@ -1,7 +1,6 @@
 //! Redis-only: every replica's level cache answers as Redis does, reads its own writes at once,
 //! follows other replicas' writes through the change feed, and forgets what a rebuild replaced.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,14 +9,18 @@ use omni_inventory::domain::StockLevel;
 use omni_inventory::reservations::{RebuildSnapshot, RedisGate, RedisGateConfig, ReservationGate};
 use omni_types::{LocationId, Sku};
 
+use crate::service::eventually;
 use crate::support::*;
+
+/// How long the change feed may take to deliver on a busy test machine.
+const FEED: Duration = Duration::from_secs(5);
 
 /// A replica of the gate on `prefix`, once its cache follows the feed.
 async fn replica(prefix: &str) -> RedisGate {
     let gate = RedisGate::connect(RedisGateConfig::new(redis_url(), prefix.to_owned()))
         .await
         .expect("Redis must be running for the level cache tests");
-    eventually("the cache to go live", || async { gate.level_cache_live() }).await;
+    eventually(FEED, || async { gate.level_cache_live() }).await;
     gate
 }
 
@@ -32,22 +35,6 @@ async fn two_replicas() -> (RedisGate, RedisGate, TestGate) {
         prefix: Some(prefix),
     };
     (a, b, cleanup)
-}
-
-/// Waits (up to five seconds) for something the change feed delivers asynchronously.
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 async fn level_of(gate: &RedisGate, key: &(Sku, LocationId)) -> StockLevel {
@@ -70,7 +57,7 @@ async fn own_writes_read_at_once_and_other_replicas_follow() {
         StockLevel::new(10, 3, 0),
         "the replica that reserved reads its own write without waiting"
     );
-    eventually("the other replica to see the hold", || async {
+    eventually(FEED, || async {
         level_of(&b, &key).await == StockLevel::new(10, 3, 0)
     })
     .await;
@@ -132,7 +119,7 @@ async fn a_reading_replica_converges_while_another_writes() {
     for done in writing.await.unwrap() {
         done.unwrap();
     }
-    eventually("the reading replica to match Redis", || async {
+    eventually(FEED, || async {
         a.levels(&keys).await.unwrap() == a.stored_levels(&keys).await.unwrap()
     })
     .await;
@@ -170,9 +157,8 @@ async fn a_rebuild_replaces_what_every_replica_remembers() {
         StockLevel::new(8, 0, 1),
         "the rebuilding replica answers from the new counters at once"
     );
-    eventually(
-        "the other replica to drop what the rebuild replaced",
-        || async { level_of(&b, &key).await == StockLevel::new(8, 0, 1) },
-    )
+    eventually(FEED, || async {
+        level_of(&b, &key).await == StockLevel::new(8, 0, 1)
+    })
     .await;
 }
