@@ -103,6 +103,19 @@ pub fn backend(db: &DatabaseConnection) -> DbBackend {
     db.get_database_backend()
 }
 
+/// Lets the COMMIT of the transaction `txn` return before its WAL record reaches the disk
+/// (`SET LOCAL synchronous_commit = off`). Only for writes that are repeated safely when a
+/// crash loses the last few hundred milliseconds of them: a relay's "published" marks (the
+/// events go out again, consumers dedupe), a flag a sweeper re-derives. Any later ordinary
+/// commit flushes it too, since the WAL is one sequence. No-op off PostgreSQL.
+pub async fn skip_flush_wait<C: ConnectionTrait>(txn: &C) -> Result<(), DbErr> {
+    if txn.get_database_backend() == DbBackend::Postgres {
+        txn.execute_unprepared("SET LOCAL synchronous_commit = off")
+            .await?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -239,7 +239,14 @@ impl Orders {
             payload_hash: hash.clone(),
             lease_until: lease,
         };
-        let (order_id, earlier) = match placements::claim(&self.db, &channel, key, &fresh).await? {
+        // The claim need not wait for its WAL flush: the order's own commit flushes it, and if a
+        // crash loses it first, nothing durable refers to it (the retry takes a new order id;
+        // the lost attempt's hold expires).
+        let claim_txn = self.db.begin().await?;
+        omni_platform::db::skip_flush_wait(&claim_txn).await?;
+        let claimed = placements::claim(&claim_txn, &channel, key, &fresh).await?;
+        claim_txn.commit().await?;
+        let (order_id, earlier) = match claimed {
             Claim::New => (fresh.order_id, None),
             Claim::Existing(p) => {
                 if p.payload_hash != hash {
@@ -542,6 +549,8 @@ impl Orders {
 
     async fn save_confirmations(&self, record: &OrderRecord) -> Result<(), ServiceError> {
         let txn = self.db.begin().await?;
+        // Lost in a crash, the flags stay set and the sweeper repeats the confirmations.
+        omni_platform::db::skip_flush_wait(&txn).await?;
         if let Some(mut current) = orders::load_for_update(&txn, record.id().as_uuid()).await? {
             current.unconfirmed.reservation &= record.unconfirmed.reservation;
             current.unconfirmed.redemption &= record.unconfirmed.redemption;

@@ -327,6 +327,8 @@ impl OutboxRelay {
             Ok(()) => {
                 let published = ids.len() as u64;
                 let now = self.config.clock.now();
+                // A mark lost in a crash only publishes the rows again (at least once).
+                crate::db::skip_flush_wait(&txn).await?;
                 outbox_event::Entity::update_many()
                     .col_expr(Column::PublishedAt, Expr::value(now))
                     .filter(Column::Id.is_in(ids))
