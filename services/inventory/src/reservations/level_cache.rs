@@ -65,12 +65,9 @@ impl Shard {
     }
 }
 
-/// The shard generations a read from Redis started under.
+/// The shard generations a read from Redis started under; none while the cache was dark.
 #[derive(Debug, Clone)]
-pub struct ReadTicket {
-    generations: [u64; SHARDS],
-    live: bool,
-}
+pub struct ReadTicket(Option<[u64; SHARDS]>);
 
 pub struct LevelCache {
     shards: Box<[RwLock<Shard>]>,
@@ -194,21 +191,12 @@ impl LevelCache {
     /// The cached counters of `keys`, `None` where absent, and the ticket a read from Redis of
     /// the absent ones must fill with.
     pub fn lookup(&self, keys: &[(Sku, LocationId)]) -> (Vec<Option<StockLevel>>, ReadTicket) {
-        let mut generations = [0; SHARDS];
         if !self.is_live() {
-            return (
-                vec![None; keys.len()],
-                ReadTicket {
-                    generations,
-                    live: false,
-                },
-            );
+            return (vec![None; keys.len()], ReadTicket(None));
         }
         let shards = self.read_all();
         // Under the same locks as the lookups: a drop after them voids the fill.
-        for (generation, shard) in generations.iter_mut().zip(&shards) {
-            *generation = shard.generation;
-        }
+        let generations: [u64; SHARDS] = std::array::from_fn(|s| shards[s].generation);
         let mut key = String::new();
         let mut hits = 0u64;
         let found: Vec<Option<StockLevel>> = keys
@@ -226,13 +214,7 @@ impl LevelCache {
         drop(shards);
         LOOKUPS.add(hits, &[("result", "hit")]);
         LOOKUPS.add(keys.len() as u64 - hits, &[("result", "miss")]);
-        (
-            found,
-            ReadTicket {
-                generations,
-                live: true,
-            },
-        )
+        (found, ReadTicket(Some(generations)))
     }
 
     /// Keeps what a read from Redis saw (`levels[i]` of `keys[i]`, at sequence `seq`), where
@@ -243,16 +225,16 @@ impl LevelCache {
         seq: u64,
         read: impl IntoIterator<Item = (&'a (Sku, LocationId), StockLevel)>,
     ) {
-        if !ticket.live || !self.is_live() {
+        let Some(generations) = ticket.0.filter(|_| self.is_live()) else {
             return;
-        }
+        };
         let mut shards = self.write_all();
         let mut key = String::new();
         for ((sku, location), level) in read {
             key_into(&mut key, sku.as_str(), location.as_str());
             let shard_index = self.shard_of(&key);
             let shard = &mut shards[shard_index];
-            if shard.generation != ticket.generations[shard_index] {
+            if shard.generation != generations[shard_index] {
                 continue;
             }
             if let Some(entry) = shard.entries.get_mut(key.as_str()) {
