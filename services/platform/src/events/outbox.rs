@@ -281,6 +281,7 @@ impl OutboxRelay {
     /// when there is nothing to publish.
     async fn send_batch(&self) -> Result<Option<SentBatch>, RelayError> {
         let txn = self.db.begin().await?;
+        claim_settings(&txn).await?;
         let rows = outbox_event::Entity::find()
             .filter(Column::PublishedAt.is_null())
             .order_by_asc(Column::CreatedAt)
@@ -327,8 +328,6 @@ impl OutboxRelay {
             Ok(()) => {
                 let published = ids.len() as u64;
                 let now = self.config.clock.now();
-                // A mark lost in a crash only publishes the rows again (at least once).
-                crate::db::skip_flush_wait(&txn).await?;
                 outbox_event::Entity::update_many()
                     .col_expr(Column::PublishedAt, Expr::value(now))
                     .filter(Column::Id.is_in(ids))
@@ -375,6 +374,24 @@ impl OutboxRelay {
             .await?;
         Ok(result.rows_affected)
     }
+}
+
+/// Settings of a claim transaction, in one round trip (PostgreSQL only).
+///
+/// - The claim walks the partial index in order instead of a bitmap scan. Published rows leave
+///   dead entries in that index until vacuum; a bitmap scan visits each one's heap page on every
+///   claim (1–5 ms after a burst of 40,000 events), an index scan marks them dead once and skips
+///   them afterwards (0.2 ms).
+/// - The "published" marks need not wait for the WAL flush: a mark lost in a crash only
+///   publishes the rows again (at least once), and so does a lost failure count.
+async fn claim_settings(txn: &DatabaseTransaction) -> Result<(), DbErr> {
+    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        txn.execute_unprepared(
+            "SET LOCAL enable_bitmapscan = off; SET LOCAL synchronous_commit = off",
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// A batch sent to the broker, its rows still locked by `txn` until it is settled.
