@@ -6,6 +6,7 @@ use sea_orm_migration::prelude::*;
 
 mod m0002_orders;
 mod m0003_order_reservations;
+mod m0004_lz4_documents;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         let mut all = omni_platform::events::migration::migrations();
         all.push(Box::new(m0002_orders::Migration));
         all.push(Box::new(m0003_order_reservations::Migration));
+        all.push(Box::new(m0004_lz4_documents::Migration));
         all
     }
 }

@@ -493,7 +493,7 @@ impl Orders {
         let envelopes = outgoing::envelopes(&record, &events, &EventContext::default(), now)?;
         let txn = self.db.begin().await?;
         orders::insert(&txn, &record, &stored_input).await?;
-        routing_records::append(
+        routing_records::insert_first(
             &txn,
             order_id,
             &RoutingRecord {

@@ -54,19 +54,42 @@ pub async fn save<C: ConnectionTrait>(db: &C, record: &OrderRecord) -> Result<()
     Ok(())
 }
 
-fn decode(row: orders::Model) -> Result<OrderRecord, StoreError> {
-    from_json(&row.document)
+/// The records `query` selects, reading only their documents: the planner input beside each
+/// is tens of kilobytes over hundreds of locations, and only a replay reads it.
+async fn records<C: ConnectionTrait>(
+    db: &C,
+    query: sea_orm::Select<Entity>,
+) -> Result<Vec<OrderRecord>, StoreError> {
+    query
+        .select_only()
+        .column(Column::Document)
+        .into_tuple::<String>()
+        .all(db)
+        .await?
+        .iter()
+        .map(|document| from_json(document))
+        .collect()
+}
+
+async fn record<C: ConnectionTrait>(
+    db: &C,
+    query: sea_orm::Select<Entity>,
+) -> Result<Option<OrderRecord>, StoreError> {
+    query
+        .select_only()
+        .column(Column::Document)
+        .into_tuple::<String>()
+        .one(db)
+        .await?
+        .map(|document| from_json(&document))
+        .transpose()
 }
 
 pub async fn load<C: ConnectionTrait>(
     db: &C,
     id: uuid::Uuid,
 ) -> Result<Option<OrderRecord>, StoreError> {
-    Entity::find_by_id(id.to_string())
-        .one(db)
-        .await?
-        .map(decode)
-        .transpose()
+    record(db, Entity::find_by_id(id.to_string())).await
 }
 
 /// Loads and row-locks the order until the transaction ends (PostgreSQL; SQLite has one
@@ -75,12 +98,11 @@ pub async fn load_for_update<C: ConnectionTrait>(
     db: &C,
     id: uuid::Uuid,
 ) -> Result<Option<OrderRecord>, StoreError> {
-    Entity::find_by_id(id.to_string())
-        .lock(LockType::Update)
-        .one(db)
-        .await?
-        .map(decode)
-        .transpose()
+    record(
+        db,
+        Entity::find_by_id(id.to_string()).lock(LockType::Update),
+    )
+    .await
 }
 
 #[derive(Debug, Clone, Default)]
@@ -121,13 +143,7 @@ pub async fn list<C: ConnectionTrait>(
     } else {
         q.order_by_asc(Column::CreatedAt).order_by_asc(Column::Id)
     };
-    q.offset(offset)
-        .limit(limit)
-        .all(db)
-        .await?
-        .into_iter()
-        .map(decode)
-        .collect()
+    records(db, q.offset(offset).limit(limit)).await
 }
 
 /// Ready pickups past their expiry, row-locked and skipped by other replicas
@@ -137,16 +153,12 @@ pub async fn claim_expired_pickups<C: ConnectionTrait>(
     now: DateTime<Utc>,
     limit: u64,
 ) -> Result<Vec<OrderRecord>, StoreError> {
-    Entity::find()
+    let query = Entity::find()
         .filter(Column::PickupExpiresAt.lte(now))
         .order_by_asc(Column::PickupExpiresAt)
         .limit(limit)
-        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-        .all(db)
-        .await?
-        .into_iter()
-        .map(decode)
-        .collect()
+        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    records(db, query).await
 }
 
 /// Durable orders whose confirmations are still owed, claimed as above.
@@ -155,17 +167,13 @@ pub async fn claim_unconfirmed<C: ConnectionTrait>(
     created_before: DateTime<Utc>,
     limit: u64,
 ) -> Result<Vec<OrderRecord>, StoreError> {
-    Entity::find()
+    let query = Entity::find()
         .filter(Column::ConfirmationsPending.eq(true))
         .filter(Column::CreatedAt.lte(created_before))
         .order_by_asc(Column::CreatedAt)
         .limit(limit)
-        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-        .all(db)
-        .await?
-        .into_iter()
-        .map(decode)
-        .collect()
+        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    records(db, query).await
 }
 
 /// The planner inputs of the channel's `n` most recent orders, newest first.
@@ -178,9 +186,12 @@ pub async fn recent_planner_inputs<C: ConnectionTrait>(
         .filter(Column::ChannelId.eq(channel.to_owned()))
         .order_by_desc(Column::CreatedAt)
         .limit(n)
+        .select_only()
+        .column(Column::PlannerInput)
+        .into_tuple::<String>()
         .all(db)
         .await?
-        .into_iter()
-        .map(|row| from_json(&row.planner_input))
+        .iter()
+        .map(|input| from_json(input))
         .collect()
 }

@@ -28,6 +28,24 @@ pub async fn append<C: ConnectionTrait>(
         .filter(Column::OrderId.eq(order.to_string()))
         .count(db)
         .await?;
+    insert(db, order, seq, record).await
+}
+
+/// The first record of an order that is being created, so none can exist before it.
+pub async fn insert_first<C: ConnectionTrait>(
+    db: &C,
+    order: uuid::Uuid,
+    record: &RoutingRecord,
+) -> Result<(), StoreError> {
+    insert(db, order, 0, record).await
+}
+
+async fn insert<C: ConnectionTrait>(
+    db: &C,
+    order: uuid::Uuid,
+    seq: u64,
+    record: &RoutingRecord,
+) -> Result<(), StoreError> {
     Entity::insert(routing_records::ActiveModel {
         order_id: Set(order.to_string()),
         seq: Set(i32::try_from(seq).unwrap_or(i32::MAX)),
