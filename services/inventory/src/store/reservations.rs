@@ -77,20 +77,7 @@ impl Store {
             ],
         )
         .await?;
-        for line in &r.lines {
-            sql::execute(
-                &txn,
-                "INSERT INTO reservation_lines (reservation_id, sku, location_id, quantity, \
-                 committed, released) VALUES ($1, $2, $3, $4, 0, 0)",
-                vec![
-                    r.id.to_string().into(),
-                    line.line.sku.to_string().into(),
-                    line.line.location.to_string().into(),
-                    line.line.qty.as_i64().into(),
-                ],
-            )
-            .await?;
-        }
+        insert_lines(&txn, r).await?;
         outbox::enqueue_all(&txn, events).await?;
         txn.commit().await.map_err(StoreError::at_commit)
     }
@@ -195,7 +182,7 @@ impl Store {
         if let Err(refused) = outcome {
             return Ok(Err(SettleRefused::State(refused, stored.reservation)));
         }
-        write_back(&txn, &stored.reservation, now).await?;
+        write_header(&txn, &stored.reservation, now).await?;
         txn.commit().await.map_err(StoreError::at_commit)?;
         Ok(Ok(stored.reservation))
     }
@@ -245,20 +232,7 @@ impl Store {
             ],
         )
         .await?;
-        for line in &r.lines {
-            sql::execute(
-                &txn,
-                "INSERT INTO reservation_lines (reservation_id, sku, location_id, quantity, \
-                 committed, released) VALUES ($1, $2, $3, $4, 0, 0)",
-                vec![
-                    r.id.to_string().into(),
-                    line.line.sku.to_string().into(),
-                    line.line.location.to_string().into(),
-                    line.line.qty.as_i64().into(),
-                ],
-            )
-            .await?;
-        }
+        insert_lines(&txn, r).await?;
         txn.commit().await.map_err(StoreError::at_commit)?;
         Ok(Ok(()))
     }
@@ -403,7 +377,36 @@ async fn load(
     }))
 }
 
-async fn write_back(
+/// All of a new reservation's lines in one statement.
+async fn insert_lines(txn: &DatabaseTransaction, r: &Reservation) -> Result<(), StoreError> {
+    if r.lines.is_empty() {
+        return Ok(());
+    }
+    let mut statement = String::from(
+        "INSERT INTO reservation_lines (reservation_id, sku, location_id, quantity, \
+         committed, released) VALUES ",
+    );
+    let mut values: Vec<sea_orm::Value> = vec![r.id.to_string().into()];
+    for (i, line) in r.lines.iter().enumerate() {
+        let first = values.len() + 1;
+        if i > 0 {
+            statement.push_str(", ");
+        }
+        statement.push_str(&format!(
+            "($1, ${first}, ${}, ${}, 0, 0)",
+            first + 1,
+            first + 2
+        ));
+        values.push(line.line.sku.to_string().into());
+        values.push(line.line.location.to_string().into());
+        values.push(line.line.qty.as_i64().into());
+    }
+    sql::execute(txn, &statement, values).await?;
+    Ok(())
+}
+
+/// The reservation's own row; for changes that leave its lines as they are (confirm, extend).
+async fn write_header(
     txn: &DatabaseTransaction,
     reservation: &Reservation,
     now: DateTime<Utc>,
@@ -421,6 +424,15 @@ async fn write_back(
         ],
     )
     .await?;
+    Ok(())
+}
+
+async fn write_back(
+    txn: &DatabaseTransaction,
+    reservation: &Reservation,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    write_header(txn, reservation, now).await?;
     for line in &reservation.lines {
         sql::execute(
             txn,
