@@ -2,6 +2,10 @@
 //! The figures that matter: accepted/s, refused/s, and that exactly K were accepted.
 //! Each concurrency level sells a SKU of its own, so every level starts with K fresh units.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
 use omni_proto::common::v1::{Address, GeoPoint, Money};
 use omni_proto::inventory::v1 as inv;
 use omni_proto::orders::v1 as ord;
@@ -10,7 +14,7 @@ use tonic::Code;
 use super::{Baseline, Row, Settings, Targets, grpc_outcome};
 use crate::driver::{LoadPlan, Stop, run};
 use crate::seed::{self, SeedError, Site};
-use crate::stats::Summary;
+use crate::stats::{Outcome, Summary};
 
 pub const LOCATION: &str = "flash-1";
 /// The channel whose pool is only the flash-sale location, so PlaceOrder routes there.
@@ -76,6 +80,8 @@ pub async fn reserve(t: &Targets, s: &Settings, concurrency: usize) -> Result<Ro
 
     let fleet = t.inventory_fleet.clone();
     let measured = sku.clone();
+    let sell_out = SellOut::default();
+    let tracked = sell_out.clone();
     let system = run(plan, move |c| {
         let mut client = fleet.for_worker(c.worker);
         let sku = if c.warmup {
@@ -83,6 +89,7 @@ pub async fn reserve(t: &Targets, s: &Settings, concurrency: usize) -> Result<Ro
         } else {
             measured.clone()
         };
+        let tracked = (!c.warmup).then(|| tracked.started());
         async move {
             let request = inv::ReserveRequest {
                 reservation_id: format!("order:{}", uuid::Uuid::new_v4()),
@@ -97,7 +104,11 @@ pub async fn reserve(t: &Targets, s: &Settings, concurrency: usize) -> Result<Ro
                 }),
                 count_capacity: false,
             };
-            grpc_outcome(client.reserve(request).await, &[Code::FailedPrecondition])
+            let outcome = grpc_outcome(client.reserve(request).await, &[Code::FailedPrecondition]);
+            if let Some(tracked) = tracked {
+                tracked.ended(&outcome);
+            }
+            outcome
         }
     })
     .await;
@@ -140,9 +151,10 @@ pub async fn reserve(t: &Targets, s: &Settings, concurrency: usize) -> Result<Ro
     })
     .await;
 
+    let phases = sell_out.phases(&system);
     let mut row = Row::new("flash-sale Reserve", concurrency, system);
     row.note = format!(
-        "service {}; script {}; PG-only {}",
+        "service {}{phases}; script {}; PG-only {}",
         exactly(&row.system, k),
         exactly(&raw, k),
         exactly(&pg_only, k)
@@ -201,6 +213,46 @@ pub async fn place_order(t: &Targets, s: &Settings, concurrency: usize) -> Resul
     let mut row = Row::new("flash-sale PlaceOrder", concurrency, system);
     row.note = exactly(&row.system, k);
     Ok(row)
+}
+
+/// When the measured calls started and when the last accepted one answered, so a row can say
+/// how the time splits between selling (each acceptance is a durable write) and refusing (the
+/// gate's answer alone).
+#[derive(Clone, Default)]
+struct SellOut {
+    start: Arc<OnceLock<tokio::time::Instant>>,
+    last_accept_micros: Arc<AtomicU64>,
+}
+
+impl SellOut {
+    fn started(&self) -> Self {
+        self.start.get_or_init(tokio::time::Instant::now);
+        self.clone()
+    }
+
+    fn ended(&self, outcome: &Outcome) {
+        if let (Outcome::Accepted, Some(start)) = (outcome, self.start.get()) {
+            let micros = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
+            self.last_accept_micros.fetch_max(micros, Ordering::Relaxed);
+        }
+    }
+
+    /// ` (sold out after …)` with both phases' rates, or nothing when it never sold out.
+    fn phases(&self, s: &Summary) -> String {
+        let selling = Duration::from_micros(self.last_accept_micros.load(Ordering::Relaxed));
+        let refusing = s.elapsed.saturating_sub(selling);
+        if selling.is_zero() || refusing.is_zero() {
+            return String::new();
+        }
+        // Refusals that came in while the sale was on are few (a call refused only once the
+        // counter reached zero), so all of them are counted in the second phase.
+        format!(
+            " (sold out after {:.0} ms: {:.0} accepted/s while selling, {:.0} refused/s after)",
+            selling.as_secs_f64() * 1e3,
+            s.accepted as f64 / selling.as_secs_f64(),
+            s.refused as f64 / refusing.as_secs_f64(),
+        )
+    }
 }
 
 /// A one-line, one-unit shipped order to a fixed address near the flash-sale location.

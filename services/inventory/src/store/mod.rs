@@ -3,11 +3,14 @@
 //! transaction.
 
 pub mod entities;
+mod hold_batch;
 mod locations;
 mod reservations;
 mod snapshot;
 mod sql;
 mod stock;
+
+use std::sync::{Arc, OnceLock};
 
 use sea_orm::{DatabaseConnection, DbErr, RuntimeErr, SqlErr};
 
@@ -18,14 +21,32 @@ pub use snapshot::{AuditedLevel, Drift};
 pub use stock::{AppliedMovement, MovementFilter, MovementRequest};
 
 /// The inventory database.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Store {
     db: DatabaseConnection,
+    /// Started on the first hold, inside the runtime; PostgreSQL only.
+    hold_batcher: Arc<OnceLock<hold_batch::HoldBatcher>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("db", &self.db)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Store {
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+        Self {
+            db,
+            hold_batcher: Arc::default(),
+        }
+    }
+
+    fn hold_batcher(&self) -> &hold_batch::HoldBatcher {
+        self.hold_batcher
+            .get_or_init(|| hold_batch::HoldBatcher::start(self.db.clone()))
     }
 
     pub fn connection(&self) -> &DatabaseConnection {
@@ -34,7 +55,7 @@ impl Store {
 }
 
 /// Storage failures sorted by what the caller can do about them.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// A unique key is taken (a replayed id or idempotency key).
     #[error("conflict: {0}")]
@@ -59,6 +80,28 @@ impl StoreError {
                 ..
             }
         )
+    }
+
+    /// A failure of a statement that commits on its own: what the server answered is certain
+    /// (it rolled the statement back), what never reached it did nothing, and anything else (a
+    /// connection lost on the way) may have committed.
+    pub(crate) fn from_autocommit(error: DbErr) -> Self {
+        use sea_orm::sqlx::Error;
+        let certain = match &error {
+            DbErr::ConnectionAcquire(_) => true,
+            DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+                matches!(
+                    e.as_ref(),
+                    Error::Database(_) | Error::PoolTimedOut | Error::PoolClosed
+                )
+            }
+            _ => false,
+        };
+        if certain {
+            error.into()
+        } else {
+            Self::at_commit(error)
+        }
     }
 
     /// The same failure, seen at `COMMIT`: whatever it was, the outcome is unknown.

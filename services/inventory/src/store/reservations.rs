@@ -5,8 +5,9 @@ use chrono::{DateTime, Utc};
 use omni_platform::events::Envelope;
 use omni_platform::events::outbox;
 use omni_types::{LocationId, Quantity, ReservationId, Sku};
-use sea_orm::{DatabaseTransaction, TransactionTrait};
+use sea_orm::{DatabaseTransaction, DbBackend, TransactionTrait};
 
+use super::hold_batch::{self, HoldWritten, QueuedHold};
 use super::sql::{self, for_update};
 use super::{Store, StoreError};
 use crate::domain::{
@@ -53,6 +54,31 @@ impl Store {
     /// Writes the reservation, its lines and the caller's events in one transaction. `Conflict`
     /// when the id is already stored.
     pub async fn insert_hold(
+        &self,
+        hold: &InsertHold,
+        events: &[Envelope],
+    ) -> Result<(), StoreError> {
+        if self.db.get_database_backend() != DbBackend::Postgres {
+            return self.insert_hold_in_transaction(hold, events).await;
+        }
+        let queued = QueuedHold {
+            hold: hold.clone(),
+            events: events.to_vec(),
+        };
+        match self.hold_batcher().write(queued.clone()).await {
+            HoldWritten::Written => Ok(()),
+            HoldWritten::Conflict => Err(already_stored(hold)),
+            HoldWritten::Failed(error) => Err(error),
+            HoldWritten::Alone => match hold_batch::insert(&self.db, &[&queued]).await {
+                Ok(inserted) if inserted.is_empty() => Err(already_stored(hold)),
+                Ok(_) => Ok(()),
+                Err(error) => Err(StoreError::from_autocommit(error)),
+            },
+        }
+    }
+
+    /// The embedded database's path: SQLite has no INSERT inside WITH, and no round trips to save.
+    async fn insert_hold_in_transaction(
         &self,
         hold: &InsertHold,
         events: &[Envelope],
@@ -285,6 +311,13 @@ impl Store {
         txn.commit().await?;
         Ok(held)
     }
+}
+
+fn already_stored(hold: &InsertHold) -> StoreError {
+    StoreError::Conflict(format!(
+        "reservation {} is already stored",
+        hold.reservation.id
+    ))
 }
 
 #[derive(Debug, Clone, Copy)]
