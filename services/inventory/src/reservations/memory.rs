@@ -312,7 +312,13 @@ impl ReservationGate for MemoryGate {
                     finished_at: None,
                 },
             );
-            Ok((HoldOutcome::Held, changed))
+            let mut levels: Vec<(Sku, LocationId, StockLevel)> = Vec::new();
+            for key in &changed {
+                if !levels.iter().any(|(s, l, _)| (s, l) == (&key.0, &key.1)) {
+                    levels.push((key.0.clone(), key.1.clone(), state.level(key)));
+                }
+            }
+            Ok((HoldOutcome::Held { levels }, changed))
         })
     }
 

@@ -100,8 +100,12 @@ pub struct Shortfall {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HoldOutcome {
-    /// Every line is held and the hold is PENDING.
-    Held,
+    /// Every line is held and the hold is PENDING. `levels` are the counters the hold left on
+    /// each key it touched, once per key in the order of the lines: what `stock.changed` reports,
+    /// without a second read.
+    Held {
+        levels: Vec<(Sku, LocationId, StockLevel)>,
+    },
     /// Nothing was written; these lines lacked stock.
     Insufficient(Vec<Shortfall>),
     /// Nothing was written; these locations have no capacity left that day.

@@ -566,6 +566,28 @@ struct ChangeWire {
     seq: Option<u64>,
 }
 
+impl Reply {
+    /// The last change the step made to each key, in the order the keys were first changed.
+    fn held_levels(&self) -> Result<Vec<(Sku, LocationId, StockLevel)>, GateError> {
+        let mut levels: Vec<(Sku, LocationId, StockLevel)> = Vec::new();
+        for change in self.changed.iter().filter(|c| !c.gap) {
+            let level = StockLevel::new(change.on_hand, change.reserved, change.safety);
+            match levels
+                .iter_mut()
+                .find(|(s, l, _)| s.as_str() == change.sku && l.as_str() == change.location)
+            {
+                Some((_, _, known)) => *known = level,
+                None => levels.push((
+                    Sku::parse(change.sku.clone()).map_err(corrupt)?,
+                    LocationId::parse(change.location.clone()).map_err(corrupt)?,
+                    level,
+                )),
+            }
+        }
+        Ok(levels)
+    }
+}
+
 impl ChangeWire {
     fn versioned(&self) -> Versioned {
         Versioned {
@@ -939,7 +961,9 @@ impl ReservationGate for RedisGate {
                 return Ok(HoldOutcome::CapacityExhausted(reply.full_locations()?));
             }
             match reply.ok {
-                Some(true) => Ok(HoldOutcome::Held),
+                Some(true) => Ok(HoldOutcome::Held {
+                    levels: reply.held_levels()?,
+                }),
                 _ => Err(corrupt("reserve answered neither held nor refused")),
             }
         }

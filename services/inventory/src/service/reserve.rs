@@ -54,8 +54,8 @@ impl Inventory {
                 })
             })
             .await?;
-        match outcome {
-            HoldOutcome::Held => {}
+        let levels = match outcome {
+            HoldOutcome::Held { levels } => levels,
             HoldOutcome::Insufficient(shortfalls) => {
                 return Err(InventoryError::Insufficient(shortfalls));
             }
@@ -74,7 +74,7 @@ impl Inventory {
             HoldOutcome::Duplicate { .. } => {
                 return self.first_answer(&id, &fingerprint_digest(&lines)).await;
             }
-        }
+        };
         let reservation = Reservation::hold(id.clone(), lines.clone(), expires_at);
         let hold = InsertHold {
             reservation: reservation.clone(),
@@ -85,27 +85,9 @@ impl Inventory {
                 .collect(),
             created_at: now,
         };
-        // The gate's counters (one read) describe the change; summing the held lines in
-        // PostgreSQL would cost more with every open reservation on the key.
-        let keys: Vec<_> = lines
-            .iter()
-            .map(|l| (l.sku.clone(), l.location.clone()))
-            .collect();
-        let events = match self.gate.levels(&keys).await {
-            Ok(levels) => outgoing::changes(
-                &keys
-                    .into_iter()
-                    .zip(levels)
-                    .map(|((sku, location), level)| (sku, location, level))
-                    .collect::<Vec<_>>(),
-                Cause::Reserved,
-                now,
-            ),
-            Err(error) => {
-                tracing::warn!(reservation = %id, %error, "no stock.changed for this hold");
-                Vec::new()
-            }
-        };
+        // The gate's counters describe the change; summing the held lines in PostgreSQL would
+        // cost more with every open reservation on the key.
+        let events = outgoing::changes(&levels, Cause::Reserved, now);
         match self.store.insert_hold(&hold, &events).await {
             Ok(_) if super::Faults::fire(&self.faults.lose_commit_acknowledgement) => {
                 self.events_written();

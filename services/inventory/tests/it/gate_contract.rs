@@ -90,16 +90,37 @@ async fn a_key_named_twice_cannot_oversell(gate: Gate) {
     assert_eq!(level(&gate, "A", "s1").await.reserved, 0);
 }
 
+async fn a_hold_reports_the_counters_it_left(gate: Gate) {
+    stock(&gate, "A", "s1", 10, 1).await;
+    stock(&gate, "B", "s1", 4, 0).await;
+    let outcome = gate
+        .reserve(hold(
+            hold_id("levels"),
+            vec![line("A", "s1", 2), line("B", "s1", 1), line("A", "s1", 3)],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        HoldOutcome::Held {
+            levels: vec![
+                (sku("A"), loc("s1"), StockLevel::new(10, 5, 1)),
+                (sku("B"), loc("s1"), StockLevel::new(4, 1, 0)),
+            ]
+        }
+    );
+}
+
 async fn duplicate_is_idempotent(gate: Gate) {
     stock(&gate, "A", "s1", 10, 0).await;
     stock(&gate, "B", "s1", 10, 0).await;
     let id = order_id();
     let lines = vec![line("A", "s1", 2), line("B", "s1", 1)];
     let reordered = vec![line("B", "s1", 1), line("A", "s1", 2)];
-    assert_eq!(
+    assert!(matches!(
         gate.reserve(hold(id.clone(), lines)).await.unwrap(),
-        HoldOutcome::Held
-    );
+        HoldOutcome::Held { .. }
+    ));
     assert_eq!(
         gate.reserve(hold(id.clone(), reordered.clone()))
             .await
@@ -149,7 +170,10 @@ async fn concurrent_reserves_never_oversell(gate: Gate) {
         .into_iter()
         .map(|r| r.unwrap().unwrap())
         .collect();
-    let held = outcomes.iter().filter(|o| **o == HoldOutcome::Held).count();
+    let held = outcomes
+        .iter()
+        .filter(|o| matches!(o, HoldOutcome::Held { .. }))
+        .count();
     let refused = outcomes
         .iter()
         .filter(|o| matches!(o, HoldOutcome::Insufficient(_)))
@@ -183,12 +207,15 @@ async fn capacity_is_never_overrun(gate: Gate) {
         .into_iter()
         .map(|r| r.unwrap().unwrap())
         .collect();
-    let held = outcomes.iter().filter(|o| **o == HoldOutcome::Held).count();
+    let held = outcomes
+        .iter()
+        .filter(|o| matches!(o, HoldOutcome::Held { .. }))
+        .count();
     assert_eq!(held, 3);
     assert!(
         outcomes
             .iter()
-            .filter(|o| **o != HoldOutcome::Held)
+            .filter(|o| !matches!(o, HoldOutcome::Held { .. }))
             .all(|o| *o == HoldOutcome::CapacityExhausted(vec![loc("s1")]))
     );
     assert_eq!(gate.capacity_used(&loc("s1"), day()).await.unwrap(), 3);
@@ -267,10 +294,10 @@ async fn undo_gives_back_a_pending_hold(gate: Gate) {
     let id = order_id();
     let mut request = hold(id.clone(), vec![line("A", "s1", 4)]);
     request.capacity = vec![claim("s1", 2)];
-    assert_eq!(
+    assert!(matches!(
         gate.reserve(request.clone()).await.unwrap(),
-        HoldOutcome::Held
-    );
+        HoldOutcome::Held { .. }
+    ));
     assert_eq!(gate.capacity_used(&loc("s1"), day()).await.unwrap(), 1);
 
     gate.undo(&id).await.unwrap();
@@ -287,7 +314,10 @@ async fn undo_gives_back_a_pending_hold(gate: Gate) {
     assert_eq!(gate.undo(&id).await, Err(GateError::NotFound));
 
     // The id was never durable, so a retry may hold it afresh; once durable it cannot be undone.
-    assert_eq!(gate.reserve(request).await.unwrap(), HoldOutcome::Held);
+    assert!(matches!(
+        gate.reserve(request).await.unwrap(),
+        HoldOutcome::Held { .. }
+    ));
     gate.mark_durable(&id).await.unwrap();
     assert_eq!(
         gate.undo(&id).await,
@@ -343,12 +373,12 @@ async fn convert_keeps_the_units_and_frees_the_hold(gate: Gate) {
 
     // The converted hold is gone, so converting again finds nothing; the cart id is free.
     assert_eq!(gate.convert(convert).await, Err(GateError::NotFound));
-    assert_eq!(
+    assert!(matches!(
         gate.reserve(hold(cart.clone(), vec![line("A", "s1", 1)]))
             .await
             .unwrap(),
-        HoldOutcome::Held
-    );
+        HoldOutcome::Held { .. }
+    ));
     assert_eq!(level(&gate, "A", "s1").await, StockLevel::new(3, 3, 0));
 
     // A second conversion into the same order is a duplicate, and moves nothing.
@@ -482,10 +512,10 @@ async fn rebuild_replaces_everything(gate: Gate) {
         })
     );
     stale.epoch = next;
-    assert_eq!(
+    assert!(matches!(
         gate.reserve(stale.clone()).await.unwrap(),
-        HoldOutcome::Held
-    );
+        HoldOutcome::Held { .. }
+    ));
     stale.id = hold_id("after-2");
     stale.lines = vec![line("A", "s1", 4)];
     assert!(matches!(
@@ -680,6 +710,7 @@ macro_rules! contract {
 contract!(
     all_or_nothing,
     a_key_named_twice_cannot_oversell,
+    a_hold_reports_the_counters_it_left,
     duplicate_is_idempotent,
     concurrent_reserves_never_oversell,
     capacity_is_never_overrun,
