@@ -93,10 +93,12 @@ impl Application {
         migrate::<omni_inventory_migration::Migrator>(&url, "omni_inventory")
             .await
             .map_err(|e| StartError::Database(e.to_string()))?;
+        // Under half the hold grace: a slow transaction cannot commit a reservation row after
+        // the reaper has given up on its hold (ARCHITECTURE §3). A batched hold may wait as long
+        // again for its write to start.
+        let statement_timeout = (config.hold_grace / 2).saturating_sub(Duration::from_millis(50));
         let options = DbOptions {
-            // Under half the hold grace: a slow transaction cannot commit a reservation row after
-            // the reaper has given up on its hold (ARCHITECTURE §3).
-            statement_timeout: (config.hold_grace / 2).saturating_sub(Duration::from_millis(50)),
+            statement_timeout,
             application_name: "inventory".to_owned(),
             ..DbOptions::default()
         };
@@ -126,7 +128,7 @@ impl Application {
         );
         let notifier = relay.notifier();
         let inventory = Arc::new(Inventory::new(
-            Store::new(db),
+            Store::new(db).with_max_hold_wait(statement_timeout),
             gate,
             infra.clock.clone(),
             Settings {

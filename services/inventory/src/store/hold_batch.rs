@@ -12,6 +12,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use omni_platform::events::Envelope;
@@ -79,6 +80,7 @@ pub(super) enum HoldWritten {
 
 struct Waiting {
     queued: QueuedHold,
+    since: Instant,
     answer: oneshot::Sender<HoldWritten>,
 }
 
@@ -88,15 +90,23 @@ pub(super) struct HoldBatcher {
 }
 
 impl HoldBatcher {
-    pub fn start(db: DatabaseConnection) -> Self {
+    /// `max_wait` bounds the time a hold may wait for its write to start. With the statement
+    /// timeout after it, it keeps every write inside the hold grace: a write that started later
+    /// could commit a row after the reaper gave the hold's units back (ARCHITECTURE §3).
+    pub fn start(db: DatabaseConnection, max_wait: Duration) -> Self {
         let (queue, waiting) = mpsc::channel(QUEUE_DEPTH);
-        tokio::spawn(write_queued(db, waiting));
+        tokio::spawn(write_queued(db, waiting, max_wait));
         Self { queue }
     }
 
     pub async fn write(&self, queued: QueuedHold) -> HoldWritten {
         let (answer, answered) = oneshot::channel();
-        if self.queue.send(Waiting { queued, answer }).await.is_err() {
+        let waiting = Waiting {
+            queued,
+            since: Instant::now(),
+            answer,
+        };
+        if self.queue.send(waiting).await.is_err() {
             return HoldWritten::Failed(StoreError::Unavailable {
                 message: "the hold writer has stopped".to_owned(),
                 ambiguous: false,
@@ -112,19 +122,35 @@ impl HoldBatcher {
     }
 }
 
-async fn write_queued(db: DatabaseConnection, mut waiting: mpsc::Receiver<Waiting>) {
+async fn write_queued(
+    db: DatabaseConnection,
+    mut waiting: mpsc::Receiver<Waiting>,
+    max_wait: Duration,
+) {
     let in_flight = Arc::new(Semaphore::new(WRITES_IN_FLIGHT));
     while let Some(first) = waiting.recv().await {
         let Ok(permit) = in_flight.clone().acquire_owned().await else {
             return;
         };
         // Gathered only once a write may start, so what queued during the wait goes with it.
-        let mut batch = vec![first];
-        while batch.len() < MAX_HOLDS_PER_WRITE {
-            match waiting.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
+        let mut batch = Vec::new();
+        let mut next = Some(first);
+        while let Some(w) = next.take() {
+            if w.since.elapsed() > max_wait {
+                // Nothing was sent for it: the caller may give the hold back at once.
+                let _ = w.answer.send(HoldWritten::Failed(StoreError::Unavailable {
+                    message: format!("the database did not take the hold within {max_wait:?}"),
+                    ambiguous: false,
+                }));
+            } else {
+                batch.push(w);
             }
+            if batch.len() < MAX_HOLDS_PER_WRITE {
+                next = waiting.try_recv().ok();
+            }
+        }
+        if batch.is_empty() {
+            continue;
         }
         let db = db.clone();
         tokio::spawn(async move {

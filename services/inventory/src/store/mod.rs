@@ -11,6 +11,7 @@ mod sql;
 mod stock;
 
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use sea_orm::{DatabaseConnection, DbErr, RuntimeErr, SqlErr};
 
@@ -26,6 +27,7 @@ pub struct Store {
     db: DatabaseConnection,
     /// Started on the first hold, inside the runtime; PostgreSQL only.
     hold_batcher: Arc<OnceLock<hold_batch::HoldBatcher>>,
+    max_hold_wait: Duration,
 }
 
 impl std::fmt::Debug for Store {
@@ -41,12 +43,21 @@ impl Store {
         Self {
             db,
             hold_batcher: Arc::default(),
+            max_hold_wait: Duration::from_secs(1),
         }
+    }
+
+    /// How long an accepted hold may wait for its PostgreSQL write to start before it is refused
+    /// (1 s unless set): at most the statement timeout, so wait and write together stay inside
+    /// the hold grace.
+    pub fn with_max_hold_wait(mut self, max_wait: Duration) -> Self {
+        self.max_hold_wait = max_wait;
+        self
     }
 
     fn hold_batcher(&self) -> &hold_batch::HoldBatcher {
         self.hold_batcher
-            .get_or_init(|| hold_batch::HoldBatcher::start(self.db.clone()))
+            .get_or_init(|| hold_batch::HoldBatcher::start(self.db.clone(), self.max_hold_wait))
     }
 
     pub fn connection(&self) -> &DatabaseConnection {

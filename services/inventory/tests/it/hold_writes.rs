@@ -150,3 +150,23 @@ async fn a_hold_the_server_refuses_fails_alone_and_leaves_no_row() {
     );
     assert_eq!(count(&store, "SELECT count(*) FROM outbox_events").await, 1);
 }
+
+#[tokio::test]
+async fn a_hold_that_waited_too_long_for_its_write_is_refused_unwritten() {
+    let (store, _db) = store().await;
+    let store = store.with_max_hold_wait(std::time::Duration::ZERO);
+    let id = hold_id("late");
+    let result = store.insert_hold(&hold(&id, false), &[event(&id)]).await;
+    assert!(
+        matches!(
+            result,
+            Err(StoreError::Unavailable {
+                ambiguous: false,
+                ..
+            })
+        ),
+        "{result:?}"
+    );
+    assert_eq!(count(&store, "SELECT count(*) FROM reservations").await, 0);
+    assert_eq!(count(&store, "SELECT count(*) FROM outbox_events").await, 0);
+}
