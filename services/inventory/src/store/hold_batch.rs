@@ -161,8 +161,9 @@ async fn write_queued(
 }
 
 async fn answer_batch(db: &DatabaseConnection, batch: Vec<Waiting>) {
-    // Two holds with one id in a statement would both match the inserted row; the later one
-    // is written alone, after this write, and finds the row.
+    // Two holds with one id in a statement would both match the inserted row. The later one is
+    // written alone: its insert waits on the primary key for this statement and then finds the
+    // row (a conflict), or takes the id if this statement fails.
     let mut ids = HashSet::with_capacity(batch.len());
     let (first_of_id, repeated): (Vec<_>, Vec<_>) = batch
         .into_iter()
