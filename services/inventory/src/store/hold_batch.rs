@@ -73,8 +73,8 @@ pub(super) enum HoldWritten {
     /// The id is already stored.
     Conflict,
     /// The write failed as a whole on something the server refused; which hold caused it is not
-    /// known, so each is written again on its own.
-    Alone,
+    /// known, so each is written again on its own (given back for that).
+    Alone(QueuedHold),
     Failed(StoreError),
 }
 
@@ -85,6 +85,7 @@ struct Waiting {
 }
 
 /// The queue in front of the writer task, which starts with it and stops when it is dropped.
+#[derive(Debug)]
 pub(super) struct HoldBatcher {
     queue: mpsc::Sender<Waiting>,
 }
@@ -169,7 +170,7 @@ async fn answer_batch(db: &DatabaseConnection, batch: Vec<Waiting>) {
         .into_iter()
         .partition(|w| ids.insert(w.queued.hold.reservation.id.to_string()));
     for w in repeated {
-        let _ = w.answer.send(HoldWritten::Alone);
+        let _ = w.answer.send(HoldWritten::Alone(w.queued));
     }
     let holds: Vec<&QueuedHold> = first_of_id.iter().map(|w| &w.queued).collect();
     tracing::debug!(holds = holds.len(), "writing held reservations");
@@ -189,7 +190,9 @@ async fn answer_batch(db: &DatabaseConnection, batch: Vec<Waiting>) {
             let error = StoreError::from_autocommit(error);
             for w in first_of_id {
                 let _ = w.answer.send(match &error {
-                    StoreError::Other(_) | StoreError::Conflict(_) if several => HoldWritten::Alone,
+                    StoreError::Other(_) | StoreError::Conflict(_) if several => {
+                        HoldWritten::Alone(w.queued)
+                    }
                     other => HoldWritten::Failed(other.clone()),
                 });
             }

@@ -22,20 +22,12 @@ pub use snapshot::{AuditedLevel, Drift};
 pub use stock::{AppliedMovement, MovementFilter, MovementRequest};
 
 /// The inventory database.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Store {
     db: DatabaseConnection,
     /// Started on the first hold, inside the runtime; PostgreSQL only.
     hold_batcher: Arc<OnceLock<hold_batch::HoldBatcher>>,
     max_hold_wait: Duration,
-}
-
-impl std::fmt::Debug for Store {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store")
-            .field("db", &self.db)
-            .finish_non_exhaustive()
-    }
 }
 
 impl Store {

@@ -65,11 +65,11 @@ impl Store {
             hold: hold.clone(),
             events: events.to_vec(),
         };
-        match self.hold_batcher().write(queued.clone()).await {
+        match self.hold_batcher().write(queued).await {
             HoldWritten::Written => Ok(()),
             HoldWritten::Conflict => Err(already_stored(hold)),
             HoldWritten::Failed(error) => Err(error),
-            HoldWritten::Alone => match hold_batch::insert(&self.db, &[&queued]).await {
+            HoldWritten::Alone(queued) => match hold_batch::insert(&self.db, &[&queued]).await {
                 Ok(inserted) if inserted.is_empty() => Err(already_stored(hold)),
                 Ok(_) => Ok(()),
                 Err(error) => Err(StoreError::from_autocommit(error)),
