@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use omni_platform::clock::{SharedClock, system_clock};
-use omni_platform::db::{DbOptions, connect, migrate};
+use omni_platform::db::{DbOptions, connect, is_sqlite, migrate};
 use omni_platform::events::in_process::InProcessBus;
 use omni_platform::events::outbox::{OutboxRelay, RelayConfig};
 use omni_platform::events::rabbitmq::{RabbitMqBus, Topology};
@@ -169,6 +169,22 @@ impl Application {
         )
         .await
         .map_err(|e| StartError::Database(e.to_string()))?;
+        // SQLite has a single writer: a second pool would only wait for the first.
+        let unflushed = if is_sqlite(&url) {
+            db.clone()
+        } else {
+            connect(
+                &url,
+                &DbOptions {
+                    max_connections: 4,
+                    application_name: "orders-unflushed".to_owned(),
+                    wait_for_flush: false,
+                    ..DbOptions::default()
+                },
+            )
+            .await
+            .map_err(|e| StartError::Database(e.to_string()))?
+        };
         let relay = OutboxRelay::new(
             db.clone(),
             infra.bus.clone(),
@@ -186,7 +202,8 @@ impl Application {
             relay.notifier(),
             config.settings.clone(),
             peers.probe,
-        );
+        )
+        .with_unflushed_writes(unflushed);
         let relay_stop = CancellationToken::new();
         let relay = relay.spawn(relay_stop.clone());
 

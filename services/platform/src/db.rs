@@ -20,6 +20,11 @@ pub struct DbOptions {
     /// grace period has given up on it (ARCHITECTURE §3): keep it under half of that grace.
     pub statement_timeout: Duration,
     pub application_name: String,
+    /// False for a pool whose commits return before their WAL record reaches the disk
+    /// (`synchronous_commit = off` for the whole session): see [`skip_flush_wait`] for which
+    /// writes may use it. Saves the BEGIN, SET LOCAL and COMMIT round trips of a transaction
+    /// around a single statement. PostgreSQL only.
+    pub wait_for_flush: bool,
 }
 
 impl Default for DbOptions {
@@ -30,6 +35,7 @@ impl Default for DbOptions {
             acquire_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(5),
             application_name: "omni".to_owned(),
+            wait_for_flush: true,
         }
     }
 }
@@ -54,6 +60,9 @@ pub async fn connect(url: &str, options: &DbOptions) -> Result<DatabaseConnectio
             .min_connections(1)
             .statement_timeout(options.statement_timeout)
             .set_application_name(options.application_name.clone());
+        if !options.wait_for_flush {
+            opts.map_sqlx_postgres_opts(|o| o.options([("synchronous_commit", "off")]));
+        }
     }
     Database::connect(opts).await
 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use omni_platform::events::Envelope;
+use omni_platform::events::{Envelope, outbox};
 use sea_orm::DatabaseConnection;
 use serde_json::json;
 use tokio::sync::{Semaphore, mpsc, oneshot};
@@ -234,13 +234,9 @@ pub(super) async fn insert(
             }));
         }
         for e in owned {
-            events.push(json!({
-                "id": e.id(),
-                "routing_key": e.routing_key(),
-                "envelope": e.to_json_string(),
-                "created_at": timestamp(e.time()),
-                "reservation_id": id,
-            }));
+            let mut row = outbox::recordset_row(e);
+            row.insert("reservation_id".to_owned(), id.as_str().into());
+            events.push(serde_json::Value::Object(row));
         }
     }
     let rows = sql::query_all(

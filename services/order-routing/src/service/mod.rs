@@ -70,6 +70,10 @@ impl SagaProbe for NoProbe {}
 #[derive(Clone)]
 pub struct Orders {
     db: DatabaseConnection,
+    /// The same database, where commits may return before their WAL flush
+    /// (`DbOptions::wait_for_flush`); `db` itself unless [`Orders::with_unflushed_writes`]. Only
+    /// for writes a crash may lose: the placement claim and the confirmation flags.
+    unflushed: DatabaseConnection,
     inventory: Arc<dyn InventoryPort>,
     member: Arc<dyn MemberPort>,
     clock: SharedClock,
@@ -89,6 +93,7 @@ impl Orders {
         probe: Arc<dyn SagaProbe>,
     ) -> Self {
         Self {
+            unflushed: db.clone(),
             db,
             inventory,
             member,
@@ -97,6 +102,13 @@ impl Orders {
             settings,
             probe,
         }
+    }
+
+    /// Writes that a crash may lose go through `unflushed`: a pool on the same database whose
+    /// commits do not wait for their WAL flush.
+    pub fn with_unflushed_writes(mut self, unflushed: DatabaseConnection) -> Self {
+        self.unflushed = unflushed;
+        self
     }
 
     pub fn db(&self) -> &DatabaseConnection {

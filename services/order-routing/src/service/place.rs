@@ -11,7 +11,6 @@
 //! - **crash**: nothing at all; the lease runs out and a later retry takes over.
 
 use chrono::{DateTime, Utc};
-use omni_platform::events::outbox;
 use omni_types::{ChannelId, OrderId, ReservationId};
 use sea_orm::TransactionTrait;
 
@@ -28,8 +27,10 @@ use crate::domain::profile::RoutingProfile;
 use crate::domain::simulate::StoredPlanInput;
 use crate::domain::state::OrderState;
 use crate::events::outgoing::{self, EventContext};
+use crate::store::orders::RowVersion;
+use crate::store::placed_order::{self, PlacedOrder};
 use crate::store::placements::{self, Claim, Placement};
-use crate::store::routing_records::{self, RoutingRecord};
+use crate::store::routing_records::RoutingRecord;
 use crate::store::{orders, profiles};
 
 const MAX_KEY_LEN: usize = 128;
@@ -242,10 +243,7 @@ impl Orders {
         // The claim need not wait for its WAL flush: the order's own commit flushes it, and if a
         // crash loses it first, nothing durable refers to it (the retry takes a new order id;
         // the lost attempt's hold expires).
-        let claim_txn = self.db.begin().await?;
-        omni_platform::db::skip_flush_wait(&claim_txn).await?;
-        let claimed = placements::claim(&claim_txn, &channel, key, &fresh).await?;
-        claim_txn.commit().await?;
+        let claimed = placements::claim(&self.unflushed, &channel, key, &fresh).await?;
         let (order_id, earlier) = match claimed {
             Claim::New => (fresh.order_id, None),
             Claim::Existing(p) => {
@@ -359,12 +357,12 @@ impl Orders {
         self.probe
             .before_persist(OrderId::from(order_id))
             .map_err(|e| Failure::Crash(ServiceError::Internal(e)))?;
-        let record = self
+        let (record, version) = self
             .persist(order_id, draft, member, &plan, &candidates, profile_version)
             .await
             .map_err(Failure::Ambiguous)?;
         self.outbox.notify_one();
-        Ok(self.confirm(record).await)
+        Ok(self.confirm(record, version.as_ref()).await)
     }
 
     async fn resolve_member(&self, draft: &OrderDraft) -> Result<Option<uuid::Uuid>, ServiceError> {
@@ -483,7 +481,7 @@ impl Orders {
         plan: &Plan,
         candidates: &[planner::Candidate],
         profile_version: u32,
-    ) -> Result<OrderRecord, ServiceError> {
+    ) -> Result<(OrderRecord, Option<RowVersion>), ServiceError> {
         let now = self.clock.now();
         let id = OrderId::from(order_id);
         let (state, events) = OrderState::place(id, draft, plan)
@@ -491,27 +489,28 @@ impl Orders {
         let record = new_record(state, draft, member, plan, profile_version, now);
         let stored_input = StoredPlanInput::new(id, PlanInput::from_draft(draft), candidates);
         let envelopes = outgoing::envelopes(&record, &events, &EventContext::default(), now)?;
-        let txn = self.db.begin().await?;
-        orders::insert(&txn, &record, &stored_input).await?;
-        routing_records::insert_first(
-            &txn,
-            order_id,
-            &RoutingRecord {
-                trigger: "PLACE_ORDER".to_owned(),
-                planned_at: now,
-                profile_version,
-                explanation: plan.explanation.clone(),
+        let version = placed_order::insert(
+            &self.db,
+            PlacedOrder {
+                record: &record,
+                planner_input: &stored_input,
+                routing: &RoutingRecord {
+                    trigger: "PLACE_ORDER".to_owned(),
+                    planned_at: now,
+                    profile_version,
+                    explanation: plan.explanation.clone(),
+                },
+                events: &envelopes,
             },
         )
         .await?;
-        outbox::enqueue_all(&txn, &envelopes).await?;
-        txn.commit().await?;
-        Ok(record)
+        Ok((record, version))
     }
 
     /// Confirms the reservation and the redemption of a durable order. What fails stays marked
-    /// in the record for the sweeper; the order is placed either way.
-    pub(crate) async fn confirm(&self, mut record: OrderRecord) -> OrderRecord {
+    /// in the record for the sweeper; the order is placed either way. `version` is where the
+    /// record is stored as it is here (none on SQLite).
+    async fn confirm(&self, mut record: OrderRecord, version: Option<&RowVersion>) -> OrderRecord {
         let before = record.unconfirmed;
         if record.unconfirmed.reservation {
             match self.inventory.confirm(&record.reservation_id()).await {
@@ -540,14 +539,25 @@ impl Orders {
             }
         }
         if record.unconfirmed != before
-            && let Err(e) = self.save_confirmations(&record).await
+            && let Err(e) = self.save_confirmations(&record, version).await
         {
             tracing::warn!(order = %record.id(), error = %e, "could not record confirmations; the sweeper will repeat them");
         }
         record
     }
 
-    async fn save_confirmations(&self, record: &OrderRecord) -> Result<(), ServiceError> {
+    async fn save_confirmations(
+        &self,
+        record: &OrderRecord,
+        version: Option<&RowVersion>,
+    ) -> Result<(), ServiceError> {
+        // Unless a consumer or a job wrote the order since it was stored, the record here is
+        // the stored one with the flags cleared: one statement, no lock, no flush wait.
+        if let Some(version) = version
+            && orders::save_at_version(&self.unflushed, record, version).await?
+        {
+            return Ok(());
+        }
         let txn = self.db.begin().await?;
         // Lost in a crash, the flags stay set and the sweeper repeats the confirmations.
         omni_platform::db::skip_flush_wait(&txn).await?;

@@ -3,6 +3,7 @@
 
 pub mod entities;
 pub mod orders;
+pub mod placed_order;
 pub mod placements;
 pub mod profiles;
 pub mod request_keys;

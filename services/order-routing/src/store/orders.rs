@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{LockBehavior, LockType};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Statement, Value,
 };
 
 use super::entities::orders::{self, Column, Entity};
@@ -34,6 +34,93 @@ fn active_model(record: &OrderRecord) -> Result<orders::ActiveModel, StoreError>
         created_at: Set(record.created_at),
         updated_at: Set(record.updated_at),
     })
+}
+
+/// The columns an order is inserted with, in the order [`insert_values`] gives their values.
+const INSERT_COLUMNS: [Column; 13] = [
+    Column::Id,
+    Column::ChannelId,
+    Column::MemberId,
+    Column::Status,
+    Column::PickupStoreId,
+    Column::PickupStatus,
+    Column::PickupExpiresAt,
+    Column::ConfirmationsPending,
+    Column::Sequence,
+    Column::Document,
+    Column::PlannerInput,
+    Column::CreatedAt,
+    Column::UpdatedAt,
+];
+
+/// The values of [`INSERT_COLUMNS`] for a new order, for a statement written by hand.
+pub(super) fn insert_values(
+    record: &OrderRecord,
+    planner_input: &StoredPlanInput,
+) -> Result<Vec<Value>, StoreError> {
+    let mut row = active_model(record)?;
+    row.planner_input = Set(to_json(planner_input)?);
+    column_values(&row, &INSERT_COLUMNS)
+}
+
+/// What a save writes: everything but the planner input and the creation time.
+const SAVE_COLUMNS: [Column; 11] = [
+    Column::Id,
+    Column::ChannelId,
+    Column::MemberId,
+    Column::Status,
+    Column::PickupStoreId,
+    Column::PickupStatus,
+    Column::PickupExpiresAt,
+    Column::ConfirmationsPending,
+    Column::Sequence,
+    Column::Document,
+    Column::UpdatedAt,
+];
+
+fn column_values(row: &orders::ActiveModel, columns: &[Column]) -> Result<Vec<Value>, StoreError> {
+    columns
+        .iter()
+        .map(|column| {
+            row.get(*column)
+                .into_value()
+                .ok_or_else(|| StoreError::Corrupt(format!("order column {column:?} not set")))
+        })
+        .collect()
+}
+
+/// PostgreSQL's `xmin` of an order row: it changes with every write, so a write conditioned on
+/// it finds the row exactly as the holder of the version left it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowVersion(String);
+
+impl RowVersion {
+    pub(super) fn new(xmin: String) -> Self {
+        Self(xmin)
+    }
+}
+
+/// Writes the record back if nobody wrote the row since `version` (one statement, no lock);
+/// false if somebody did, and then nothing is written. PostgreSQL only.
+pub async fn save_at_version<C: ConnectionTrait>(
+    db: &C,
+    record: &OrderRecord,
+    version: &RowVersion,
+) -> Result<bool, StoreError> {
+    const SAVE: &str = "UPDATE orders SET channel_id = $2, member_id = $3, status = $4, \
+        pickup_store_id = $5, pickup_status = $6, pickup_expires_at = $7, \
+        confirmations_pending = $8, sequence = $9, document = $10, updated_at = $11 \
+        WHERE id = $1 AND xmin = $12::text::xid";
+    let mut values = column_values(&active_model(record)?, &SAVE_COLUMNS)?;
+    values.push(version.0.clone().into());
+    let written = db
+        .execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            SAVE,
+            values,
+        ))
+        .await?;
+    Ok(written.rows_affected() == 1)
 }
 
 pub async fn insert<C: ConnectionTrait>(

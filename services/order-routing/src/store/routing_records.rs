@@ -40,6 +40,17 @@ pub async fn insert_first<C: ConnectionTrait>(
     insert(db, order, 0, record).await
 }
 
+/// The first record's trigger, time, profile version and explanation, for a statement written
+/// by hand that inserts it with its order.
+pub(super) fn first_values(record: &RoutingRecord) -> Result<Vec<sea_orm::Value>, StoreError> {
+    Ok(vec![
+        record.trigger.clone().into(),
+        record.planned_at.into(),
+        i64::from(record.profile_version).into(),
+        to_json(&record.explanation)?.into(),
+    ])
+}
+
 async fn insert<C: ConnectionTrait>(
     db: &C,
     order: uuid::Uuid,

@@ -37,6 +37,9 @@ pub struct FakeInventory {
     state: Mutex<InventoryState>,
     /// When set, each Reserve waits for a permit: a test holds a PlaceOrder mid-saga.
     pub gate: Mutex<Option<Arc<Semaphore>>>,
+    /// When set, each ConfirmReservation waits for a permit: the order is durable, not yet
+    /// confirmed.
+    pub confirm_gate: Mutex<Option<Arc<Semaphore>>>,
     /// Units of stock another buyer takes just before the next N reserves check.
     pub steal_before_reserve: AtomicUsize,
     pub reserve_calls: AtomicUsize,
@@ -56,6 +59,7 @@ impl FakeInventory {
             clock,
             state: Mutex::new(InventoryState::default()),
             gate: Mutex::new(None),
+            confirm_gate: Mutex::new(None),
             steal_before_reserve: AtomicUsize::new(0),
             reserve_calls: AtomicUsize::new(0),
         }
@@ -256,6 +260,10 @@ impl InventoryPort for FakeInventory {
     }
 
     async fn confirm(&self, id: &ReservationId) -> Result<(), PortError> {
+        let gate = self.confirm_gate.lock().unwrap().clone();
+        if let Some(gate) = gate {
+            gate.acquire().await.unwrap().forget();
+        }
         self.expire();
         let mut st = self.state.lock().unwrap();
         let r = st

@@ -67,6 +67,53 @@ async fn places_a_ship_order_publishes_and_confirms() {
         .unwrap_err();
     assert_eq!(err.code(), Code::AlreadyExists);
     assert_eq!(h.inventory.held_total(), 2);
+    assert_eq!(
+        h.stored_confirmations().await,
+        vec![(order.id.clone(), false)],
+        "the cleared flags are stored"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn an_order_changed_before_its_confirmation_is_stored_keeps_the_change() {
+    let h = Harness::start().await;
+    h.inventory.set_stock("A", "w1", 5);
+    let gate = Arc::new(Semaphore::new(0));
+    *h.inventory.confirm_gate.lock().unwrap() = Some(gate.clone());
+    let mut client = h.orders.clone();
+    let placing = tokio::spawn(async move {
+        client
+            .place_order(place("changed", ship_draft(&[("A", 1)])))
+            .await
+    });
+    // Durable, its confirmation pending: the warehouse dispatches it meanwhile.
+    let id = loop {
+        if let Some((id, _)) = h.stored_confirmations().await.pop() {
+            break id;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    let order = h.wait_order(&id, |_| true).await;
+    h.publish(crate::warehouse::dispatched(&order)).await;
+    h.wait_order(&id, |o| o.status == pb::OrderStatus::Shipped as i32)
+        .await;
+    gate.add_permits(1);
+    let placed = placing.await.unwrap().unwrap().into_inner().order.unwrap();
+    assert_eq!(placed.id, id);
+    assert!(
+        h.inventory
+            .reservation(order_id(&placed))
+            .unwrap()
+            .confirmed
+    );
+    assert_eq!(h.stored_confirmations().await, vec![(id.clone(), false)]);
+    let stored = h.wait_order(&id, |_| true).await;
+    assert_eq!(
+        stored.status,
+        pb::OrderStatus::Shipped as i32,
+        "storing the confirmation kept the dispatch written meanwhile"
+    );
     h.stop().await;
 }
 

@@ -190,6 +190,26 @@ impl Harness {
         }
     }
 
+    /// The stored orders' ids and whether each still owes a confirmation, oldest first.
+    pub async fn stored_confirmations(&self) -> Vec<(String, bool)> {
+        use sea_orm::{ConnectionTrait, Statement};
+        let db = self.app().orders().db();
+        db.query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT id, confirmations_pending FROM orders ORDER BY created_at",
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                row.try_get::<String>("", "id").unwrap(),
+                row.try_get::<bool>("", "confirmations_pending").unwrap(),
+            )
+        })
+        .collect()
+    }
+
     pub async fn publish(&self, event: Envelope) {
         self.bus.publish(&[event]).await.unwrap();
     }

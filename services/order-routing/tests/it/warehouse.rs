@@ -6,7 +6,7 @@ use omni_proto::orders::v1 as pb;
 
 use crate::support::{Harness, count, place, ship_draft};
 
-fn dispatched(order: &pb::Order) -> Envelope {
+pub fn dispatched(order: &pb::Order) -> Envelope {
     Envelope::new(
         "wms",
         names::WAREHOUSE_SHIPMENT_DISPATCHED,

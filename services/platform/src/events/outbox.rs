@@ -66,6 +66,26 @@ pub async fn enqueue_all<C: ConnectionTrait>(db: &C, envelopes: &[Envelope]) -> 
     Ok(())
 }
 
+/// How a single statement that writes several tables at once (one round trip, one commit)
+/// carries its events: one JSON object per row, read back with
+/// `json_to_recordset($n::json) AS e(id text, routing_key text, envelope text, created_at
+/// timestamptz)` and inserted into `outbox_events (id, routing_key, envelope, created_at,
+/// attempts)`. The caller may add fields of its own (e.g. the row the event belongs to).
+pub fn recordset_row(envelope: &Envelope) -> serde_json::Map<String, serde_json::Value> {
+    let mut row = serde_json::Map::with_capacity(5);
+    row.insert("id".to_owned(), envelope.id().into());
+    row.insert("routing_key".to_owned(), envelope.routing_key().into());
+    row.insert("envelope".to_owned(), envelope.to_json_string().into());
+    row.insert(
+        "created_at".to_owned(),
+        envelope
+            .time()
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+            .into(),
+    );
+    row
+}
+
 /// What is waiting to be published, for the outbox-lag metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backlog {
