@@ -14,7 +14,7 @@ use sea_orm::{ConnectionTrait, Statement};
 
 use crate::support::{at, hold_id, line, loc};
 
-async fn store() -> (Store, TestDatabase) {
+pub async fn store() -> (Store, TestDatabase) {
     let db = TestDatabase::postgres().await;
     migrate::<omni_inventory_migration::Migrator>(db.url(), "omni_inventory")
         .await
@@ -22,7 +22,7 @@ async fn store() -> (Store, TestDatabase) {
     (Store::new(db.connect().await), db)
 }
 
-fn hold(id: &ReservationId, with_capacity: bool) -> InsertHold {
+pub fn hold(id: &ReservationId, with_capacity: bool) -> InsertHold {
     let lines = vec![line("SKU-A", "store-1", 2), line("SKU-B", "store-2", 1)];
     let day = CapacityDay(NaiveDate::from_ymd_opt(2026, 12, 6).unwrap());
     InsertHold {
@@ -37,7 +37,7 @@ fn hold(id: &ReservationId, with_capacity: bool) -> InsertHold {
     }
 }
 
-fn event(id: &ReservationId) -> Envelope {
+pub fn event(id: &ReservationId) -> Envelope {
     Envelope::new(
         "inventory",
         "stock.changed",

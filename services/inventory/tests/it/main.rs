@@ -6,6 +6,7 @@
 
 mod auth;
 mod gate_contract;
+mod hold_changes;
 mod hold_writes;
 mod level_cache;
 mod metrics;
