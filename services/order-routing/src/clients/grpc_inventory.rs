@@ -243,12 +243,15 @@ impl InventoryPort for GrpcInventory {
         .map_err(|s| to_port_error(PEER, "availability", s))?
         .into_inner();
         let mut out = Availability::default();
-        for level in answer.levels {
+        for level in answer.levels.into_iter().filter(|l| l.available > 0) {
             if let (Ok(sku), Ok(location)) =
                 (Sku::parse(level.sku), LocationId::parse(level.location_id))
             {
-                let units = u32::try_from(level.available.max(0)).unwrap_or(u32::MAX);
-                out.available.insert((sku, location), units);
+                let units = u32::try_from(level.available).unwrap_or(u32::MAX);
+                out.available
+                    .entry(location)
+                    .or_default()
+                    .insert(sku, units);
             }
         }
         for cap in answer.capacities {

@@ -6,7 +6,7 @@ mod grpc_inventory;
 mod grpc_member;
 mod retry;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -52,10 +52,12 @@ pub struct LocationInfo {
     pub pickup_hold: Option<Duration>,
 }
 
-/// Sellable units per (sku, location) and capacity left per location.
+/// Sellable units by location and SKU, and capacity left per location.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Availability {
-    pub available: BTreeMap<(Sku, LocationId), u32>,
+    /// Only units above zero: a location or SKU missing here has none. Shaped as a
+    /// candidate's stock, so planning moves it instead of looking up every (sku, location).
+    pub available: HashMap<LocationId, BTreeMap<Sku, u32>>,
     /// `None` = unlimited; locations missing here are treated as unlimited.
     pub capacity_left: BTreeMap<LocationId, Option<u32>>,
 }

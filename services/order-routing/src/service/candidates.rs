@@ -26,7 +26,7 @@ pub async fn live(
     channel: &ChannelId,
     skus: &[Sku],
 ) -> Result<Vec<Candidate>, PortError> {
-    let (locations, pool, availability) = futures::try_join!(
+    let (locations, pool, mut availability) = futures::try_join!(
         inventory.locations(),
         inventory.pool(channel),
         inventory.availability(channel, skus)
@@ -36,15 +36,9 @@ pub async fn live(
         .map(|l| {
             let mut c = candidate(l, pool.contains(&l.id));
             c.capacity_left_today = availability.capacity_left.get(&l.id).copied().flatten();
-            for sku in skus {
-                let units = availability
-                    .available
-                    .get(&(sku.clone(), l.id.clone()))
-                    .copied()
-                    .unwrap_or(0);
-                if units > 0 {
-                    c.stock.insert(sku.clone(), units);
-                }
+            if let Some(mut stock) = availability.available.remove(&l.id) {
+                stock.retain(|sku, _| skus.contains(sku));
+                c.stock = stock;
             }
             c
         })

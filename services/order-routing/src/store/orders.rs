@@ -60,7 +60,7 @@ pub(super) fn insert_values(
 ) -> Result<Vec<Value>, StoreError> {
     let mut row = active_model(record)?;
     row.planner_input = Set(to_json(planner_input)?);
-    column_values(&row, &INSERT_COLUMNS)
+    column_values(row, &INSERT_COLUMNS)
 }
 
 /// What a save writes: everything but the planner input and the creation time.
@@ -78,11 +78,15 @@ const SAVE_COLUMNS: [Column; 11] = [
     Column::UpdatedAt,
 ];
 
-fn column_values(row: &orders::ActiveModel, columns: &[Column]) -> Result<Vec<Value>, StoreError> {
+/// Takes the values out of `row` (no copy of the documents, which can be tens of kilobytes).
+fn column_values(
+    mut row: orders::ActiveModel,
+    columns: &[Column],
+) -> Result<Vec<Value>, StoreError> {
     columns
         .iter()
         .map(|column| {
-            row.get(*column)
+            row.take(*column)
                 .into_value()
                 .ok_or_else(|| StoreError::Corrupt(format!("order column {column:?} not set")))
         })
@@ -111,7 +115,7 @@ pub async fn save_at_version<C: ConnectionTrait>(
         pickup_store_id = $5, pickup_status = $6, pickup_expires_at = $7, \
         confirmations_pending = $8, sequence = $9, document = $10, updated_at = $11 \
         WHERE id = $1 AND xmin = $12::text::xid";
-    let mut values = column_values(&active_model(record)?, &SAVE_COLUMNS)?;
+    let mut values = column_values(active_model(record)?, &SAVE_COLUMNS)?;
     values.push(version.0.clone().into());
     let written = db
         .execute_raw(Statement::from_sql_and_values(

@@ -188,8 +188,13 @@ impl InventoryPort for FakeInventory {
         let mut out = Availability::default();
         for l in &st.locations {
             for s in skus {
-                out.available
-                    .insert((s.clone(), l.id.clone()), Self::available(&st, s, &l.id));
+                let units = Self::available(&st, s, &l.id);
+                if units > 0 {
+                    out.available
+                        .entry(l.id.clone())
+                        .or_default()
+                        .insert(s.clone(), units);
+                }
             }
             out.capacity_left.insert(l.id.clone(), None);
         }
