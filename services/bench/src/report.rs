@@ -89,7 +89,7 @@ pub fn markdown(rows: &[Row], verdicts: &[Verdict], ctx: &Context<'_>) -> String
          work of one order straight on PostgreSQL (reservation + outbox row in one database, \
          order + lines + outbox row in another, two transactions); a PostgreSQL-only reservation \
          (`UPDATE … SET reserved = reserved + q WHERE on_hand - reserved - safety >= q`). \
-         Each baseline's PostgreSQL pool is capped at 10 connections (the services' pools hold \
+         Each baseline's PostgreSQL pool is capped at 10 connections (each service's pools hold \
          16): the server's `max_connections` is shared by all of them.\n\
          - Peak RSS is `VmHWM` of each service process, reset (`/proc/<pid>/clear_refs`) before \
          place-order so it covers that scenario.\n"

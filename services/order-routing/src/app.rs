@@ -160,10 +160,14 @@ impl Application {
         migrate::<omni_orders_migration::Migrator>(&url, "omni_orders")
             .await
             .map_err(|e| StartError::Database(e.to_string()))?;
+        // The default 16 connections, split: 12 for durable work, 4 for the writes that skip
+        // the flush wait, so a replica asks no more of the server's `max_connections` than
+        // another service does.
         let db = connect(
             &url,
             &DbOptions {
                 application_name: "orders".to_owned(),
+                max_connections: DbOptions::default().max_connections - UNFLUSHED_CONNECTIONS,
                 ..DbOptions::default()
             },
         )
@@ -176,7 +180,7 @@ impl Application {
             connect(
                 &url,
                 &DbOptions {
-                    max_connections: 4,
+                    max_connections: UNFLUSHED_CONNECTIONS,
                     application_name: "orders-unflushed".to_owned(),
                     wait_for_flush: false,
                     ..DbOptions::default()
@@ -331,6 +335,8 @@ impl Application {
         }
     }
 }
+
+const UNFLUSHED_CONNECTIONS: u32 = 4;
 
 fn sqlite_dir(url: &str) -> Option<&std::path::Path> {
     let path = url
