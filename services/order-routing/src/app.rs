@@ -25,7 +25,7 @@ use crate::events::consumers::{
 };
 use crate::grpc::{OrderApi, StoreApi};
 use crate::jobs::{ConfirmationSweeper, PickupExpiry, spawn_every};
-use crate::service::{NoProbe, Orders, SagaProbe};
+use crate::service::{DURABLE_CONNECTIONS, NoProbe, Orders, SagaProbe};
 
 /// What `omni up` shares between services in one process.
 pub struct Infra {
@@ -167,7 +167,7 @@ impl Application {
             &url,
             &DbOptions {
                 application_name: "orders".to_owned(),
-                max_connections: DbOptions::default().max_connections - UNFLUSHED_CONNECTIONS,
+                max_connections: DURABLE_CONNECTIONS,
                 ..DbOptions::default()
             },
         )

@@ -15,7 +15,7 @@ use std::time::Duration;
 use omni_platform::clock::SharedClock;
 use omni_types::OrderId;
 use sea_orm::DatabaseConnection;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 
 use crate::clients::{InventoryPort, MemberPort};
 
@@ -67,6 +67,11 @@ pub struct NoProbe;
 #[async_trait::async_trait]
 impl SagaProbe for NoProbe {}
 
+/// Connections of the pool for durable work (`app.rs`), and so the orders built for their write at
+/// once: an order's documents and planner input are tens of kilobytes, and a placement that
+/// built them before waiting for a connection would hold them through the wait.
+pub const DURABLE_CONNECTIONS: u32 = 12;
+
 #[derive(Clone)]
 pub struct Orders {
     db: DatabaseConnection,
@@ -74,6 +79,8 @@ pub struct Orders {
     /// (`DbOptions::wait_for_flush`); `db` itself unless [`Orders::with_unflushed_writes`]. Only
     /// for writes a crash may lose: the placement claim and the confirmation flags.
     unflushed: DatabaseConnection,
+    /// [`DURABLE_CONNECTIONS`] permits, one per order being written.
+    order_writes: Arc<Semaphore>,
     inventory: Arc<dyn InventoryPort>,
     member: Arc<dyn MemberPort>,
     clock: SharedClock,
@@ -95,6 +102,7 @@ impl Orders {
         Self {
             unflushed: db.clone(),
             db,
+            order_writes: Arc::new(Semaphore::new(DURABLE_CONNECTIONS as usize)),
             inventory,
             member,
             clock,

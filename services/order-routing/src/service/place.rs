@@ -482,6 +482,11 @@ impl Orders {
         candidates: &[planner::Candidate],
         profile_version: u32,
     ) -> Result<(OrderRecord, Option<RowVersion>), ServiceError> {
+        let _writing = self
+            .order_writes
+            .acquire()
+            .await
+            .map_err(|_| ServiceError::Internal("order writes closed".to_owned()))?;
         let now = self.clock.now();
         let id = OrderId::from(order_id);
         let (state, events) = OrderState::place(id, draft, plan)
