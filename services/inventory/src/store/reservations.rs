@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use omni_platform::events::Envelope;
 use omni_platform::events::outbox;
 use omni_types::{LocationId, Quantity, ReservationId, Sku};
-use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, TransactionTrait};
 
 use super::hold_batch::{self, HoldWritten, QueuedHold};
 use super::sql::{self, for_update};
@@ -213,7 +213,7 @@ impl Store {
         if let Err(refused) = change_hold(&mut stored.reservation, change) {
             return Ok(Err(SettleRefused::State(refused, stored.reservation)));
         }
-        write_header(&txn, &stored.reservation, now).await?;
+        write_header(&txn, &stored.reservation, now, None).await?;
         txn.commit().await.map_err(StoreError::at_commit)?;
         Ok(Ok(stored.reservation))
     }
@@ -240,23 +240,10 @@ impl Store {
         if let Err(refused) = change_hold(&mut stored.reservation, change) {
             return Ok(Some(Err(SettleRefused::State(refused, stored.reservation))));
         }
-        let r = &stored.reservation;
-        let written = sql::execute(
-            &self.db,
-            "UPDATE reservations SET status = $2, expires_at = $3, confirmed = $4, updated_at = $5 \
-             WHERE id = $1 AND xmin = $6::text::xid",
-            vec![
-                r.id.to_string().into(),
-                r.status.as_str().into(),
-                r.expires_at.into(),
-                r.confirmed.into(),
-                now.into(),
-                version.into(),
-            ],
-        )
-        .await
-        .map_err(StoreError::from_autocommit)?;
-        Ok((written.rows_affected() == 1).then_some(Ok(stored.reservation)))
+        let written = write_header(&self.db, &stored.reservation, now, Some(version))
+            .await
+            .map_err(StoreError::from_autocommit)?;
+        Ok(written.then_some(Ok(stored.reservation)))
     }
 
     /// Moves a HELD checkout hold's remaining lines to a new order reservation: the hold is
@@ -504,25 +491,30 @@ async fn insert_lines(txn: &DatabaseTransaction, r: &Reservation) -> Result<(), 
 }
 
 /// The reservation's own row; for changes that leave its lines as they are (confirm, extend).
-async fn write_header(
-    txn: &DatabaseTransaction,
+/// Writes the header; with a `version`, only if the row is still at it (PostgreSQL's `xmin`).
+/// False if nothing was written.
+async fn write_header<C: ConnectionTrait>(
+    db: &C,
     reservation: &Reservation,
     now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    sql::execute(
-        txn,
+    version: Option<String>,
+) -> Result<bool, DbErr> {
+    let mut statement = String::from(
         "UPDATE reservations SET status = $2, expires_at = $3, confirmed = $4, updated_at = $5 \
          WHERE id = $1",
-        vec![
-            reservation.id.to_string().into(),
-            reservation.status.as_str().into(),
-            reservation.expires_at.into(),
-            reservation.confirmed.into(),
-            now.into(),
-        ],
-    )
-    .await?;
-    Ok(())
+    );
+    let mut values: Vec<sea_orm::Value> = vec![
+        reservation.id.to_string().into(),
+        reservation.status.as_str().into(),
+        reservation.expires_at.into(),
+        reservation.confirmed.into(),
+        now.into(),
+    ];
+    if let Some(version) = version {
+        statement.push_str(" AND xmin = $6::text::xid");
+        values.push(version.into());
+    }
+    Ok(sql::execute(db, &statement, values).await?.rows_affected() == 1)
 }
 
 async fn write_back(
@@ -530,7 +522,7 @@ async fn write_back(
     reservation: &Reservation,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    write_header(txn, reservation, now).await?;
+    write_header(txn, reservation, now, None).await?;
     for line in &reservation.lines {
         sql::execute(
             txn,

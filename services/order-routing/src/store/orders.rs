@@ -36,33 +36,6 @@ fn active_model(record: &OrderRecord) -> Result<orders::ActiveModel, StoreError>
     })
 }
 
-/// The columns an order is inserted with, in the order [`insert_values`] gives their values.
-const INSERT_COLUMNS: [Column; 13] = [
-    Column::Id,
-    Column::ChannelId,
-    Column::MemberId,
-    Column::Status,
-    Column::PickupStoreId,
-    Column::PickupStatus,
-    Column::PickupExpiresAt,
-    Column::ConfirmationsPending,
-    Column::Sequence,
-    Column::Document,
-    Column::PlannerInput,
-    Column::CreatedAt,
-    Column::UpdatedAt,
-];
-
-/// The values of [`INSERT_COLUMNS`] for a new order, for a statement written by hand.
-pub(super) fn insert_values(
-    record: &OrderRecord,
-    planner_input: &StoredPlanInput,
-) -> Result<Vec<Value>, StoreError> {
-    let mut row = active_model(record)?;
-    row.planner_input = Set(to_json(planner_input)?);
-    column_values(row, &INSERT_COLUMNS)
-}
-
 /// What a save writes: everything but the planner input and the creation time.
 const SAVE_COLUMNS: [Column; 11] = [
     Column::Id,
@@ -78,13 +51,29 @@ const SAVE_COLUMNS: [Column; 11] = [
     Column::UpdatedAt,
 ];
 
+/// The values an order is inserted with, for a statement written by hand: those of
+/// [`SAVE_COLUMNS`], then the planner input and the creation time.
+pub(super) fn insert_values(
+    record: &OrderRecord,
+    planner_input: &StoredPlanInput,
+) -> Result<Vec<Value>, StoreError> {
+    let mut row = active_model(record)?;
+    row.planner_input = Set(to_json(planner_input)?);
+    column_values(
+        row,
+        SAVE_COLUMNS
+            .iter()
+            .chain(&[Column::PlannerInput, Column::CreatedAt]),
+    )
+}
+
 /// Takes the values out of `row` (no copy of the documents, which can be tens of kilobytes).
-fn column_values(
+fn column_values<'a>(
     mut row: orders::ActiveModel,
-    columns: &[Column],
+    columns: impl IntoIterator<Item = &'a Column>,
 ) -> Result<Vec<Value>, StoreError> {
     columns
-        .iter()
+        .into_iter()
         .map(|column| {
             row.take(*column)
                 .into_value()

@@ -19,7 +19,7 @@ const INSERT_PLACED: &str = "\
 WITH o AS (
     INSERT INTO orders (id, channel_id, member_id, status, pickup_store_id, pickup_status,
                         pickup_expires_at, confirmations_pending, sequence, document,
-                        planner_input, created_at, updated_at)
+                        updated_at, planner_input, created_at)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
     RETURNING id, xmin::text AS version
 ), r AS (
