@@ -112,6 +112,12 @@ pub fn backend(db: &DatabaseConnection) -> DbBackend {
     db.get_database_backend()
 }
 
+/// A timestamp as a JSON recordset carries it to a `timestamptz` column (`json_to_recordset`):
+/// RFC 3339 in UTC with microseconds, the precision PostgreSQL keeps, so nothing is rounded.
+pub fn recordset_timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
 /// Lets the COMMIT of the transaction `txn` return before its WAL record reaches the disk
 /// (`SET LOCAL synchronous_commit = off`). Only for writes that are repeated safely when a
 /// crash loses the last few hundred milliseconds of them: a relay's "published" marks (the

@@ -14,7 +14,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use omni_platform::db::recordset_timestamp;
 use omni_platform::events::{Envelope, outbox};
 use sea_orm::DatabaseConnection;
 use serde_json::json;
@@ -219,11 +219,11 @@ pub(super) async fn insert(
             "id": id,
             "status": r.status.as_str(),
             "fingerprint": hold.fingerprint,
-            "expires_at": r.expires_at.map(timestamp),
+            "expires_at": r.expires_at.map(recordset_timestamp),
             "confirmed": r.confirmed,
             "count_capacity": !hold.capacity.is_empty(),
             "capacity_date": hold.capacity.first().map(|(_, day)| day.to_string()),
-            "created_at": timestamp(hold.created_at),
+            "created_at": recordset_timestamp(hold.created_at),
         }));
         for line in &r.lines {
             lines.push(json!({
@@ -252,9 +252,4 @@ pub(super) async fn insert(
     rows.iter()
         .map(|row| row.try_get::<String>("", "id"))
         .collect()
-}
-
-/// Microseconds, as PostgreSQL keeps them and as a bound `DateTime` is sent.
-fn timestamp(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Micros, true)
 }

@@ -490,9 +490,9 @@ async fn insert_lines(txn: &DatabaseTransaction, r: &Reservation) -> Result<(), 
     Ok(())
 }
 
-/// The reservation's own row; for changes that leave its lines as they are (confirm, extend).
-/// Writes the header; with a `version`, only if the row is still at it (PostgreSQL's `xmin`).
-/// False if nothing was written.
+/// The reservation's own row, for changes that leave its lines as they are (confirm, extend);
+/// with a `version`, only if the row is still at it (PostgreSQL's `xmin`). False if nothing was
+/// written.
 async fn write_header<C: ConnectionTrait>(
     db: &C,
     reservation: &Reservation,

@@ -78,10 +78,7 @@ pub fn recordset_row(envelope: &Envelope) -> serde_json::Map<String, serde_json:
     row.insert("envelope".to_owned(), envelope.to_json_string().into());
     row.insert(
         "created_at".to_owned(),
-        envelope
-            .time()
-            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-            .into(),
+        crate::db::recordset_timestamp(envelope.time()).into(),
     );
     row
 }
