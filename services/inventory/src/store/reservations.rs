@@ -5,7 +5,9 @@ use chrono::{DateTime, Utc};
 use omni_platform::events::Envelope;
 use omni_platform::events::outbox;
 use omni_types::{LocationId, Quantity, ReservationId, Sku};
-use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, TransactionTrait};
+use sea_orm::{
+    ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, QueryResult, TransactionTrait,
+};
 
 use super::hold_batch::{self, HoldWritten, QueuedHold};
 use super::sql::{self, for_update};
@@ -376,38 +378,19 @@ async fn load<C: ConnectionTrait>(
     lock: bool,
 ) -> Result<Option<StoredReservation>, StoreError> {
     let backend = txn.get_database_backend();
-    let lock_clause = if lock { for_update(backend) } else { "" };
-    let version = match backend {
-        DbBackend::Postgres => ", xmin::text AS version",
-        _ => "",
-    };
-    let Some(row) = sql::query_one(
-        txn,
-        &format!(
-            "SELECT id, status, fingerprint, expires_at, confirmed, count_capacity, \
-             capacity_date, created_at, updated_at{version} FROM reservations \
-             WHERE id = $1{lock_clause}"
-        ),
-        vec![id.to_string().into()],
-    )
-    .await?
-    else {
+    let Some(read) = read_reservation(txn, id, lock).await? else {
         return Ok(None);
     };
+    let (row, line_rows) = (read.header(), read.lines());
     let corrupt = |what: &str| StoreError::Corrupt(format!("reservation {id}: {what}"));
     let status: String = row.try_get("", "status")?;
     let status = ReservationStatus::parse(&status).ok_or_else(|| corrupt("status"))?;
-    let line_rows = sql::query_all(
-        txn,
-        "SELECT sku, location_id, quantity, committed, released FROM reservation_lines \
-         WHERE reservation_id = $1 ORDER BY sku, location_id",
-        vec![id.to_string().into()],
-    )
-    .await?;
     let mut lines = Vec::with_capacity(line_rows.len());
     let mut locations = Vec::new();
     for l in line_rows {
-        let sku: String = l.try_get("", "sku")?;
+        let Some(sku) = l.try_get::<Option<String>>("", "sku")? else {
+            continue;
+        };
         let location: String = l.try_get("", "location_id")?;
         let qty: i64 = l.try_get("", "quantity")?;
         let committed: i64 = l.try_get("", "committed")?;
@@ -452,6 +435,83 @@ async fn load<C: ConnectionTrait>(
             _ => None,
         },
     }))
+}
+
+const HEADER_COLUMNS: &str = "r.status, r.fingerprint, r.expires_at, r.confirmed, \
+    r.count_capacity, r.capacity_date, r.created_at, r.updated_at";
+const LINE_COLUMNS: &str = "l.sku, l.location_id, l.quantity, l.committed, l.released";
+
+/// A reservation's rows as read: its header, and its lines (rows whose `sku` is NULL are
+/// none: a join's row for a header without lines).
+enum ReadReservation {
+    Joined(Vec<QueryResult>),
+    Separate(QueryResult, Vec<QueryResult>),
+}
+
+impl ReadReservation {
+    fn header(&self) -> &QueryResult {
+        match self {
+            Self::Joined(rows) => &rows[0],
+            Self::Separate(header, _) => header,
+        }
+    }
+
+    fn lines(&self) -> &[QueryResult] {
+        match self {
+            Self::Joined(rows) | Self::Separate(_, rows) => rows,
+        }
+    }
+}
+
+/// Unlocked, the header and its lines come in one statement (one round trip, one snapshot).
+/// Locked, the lines are read after the lock is granted: a join would give the lines of the
+/// snapshot taken before waiting for the lock, not those its holder wrote.
+async fn read_reservation<C: ConnectionTrait>(
+    db: &C,
+    id: &ReservationId,
+    lock: bool,
+) -> Result<Option<ReadReservation>, StoreError> {
+    let backend = db.get_database_backend();
+    let version = match backend {
+        DbBackend::Postgres => ", r.xmin::text AS version",
+        _ => "",
+    };
+    let key = || vec![id.to_string().into()];
+    if !lock {
+        let rows = sql::query_all(
+            db,
+            &format!(
+                "SELECT {HEADER_COLUMNS}{version}, {LINE_COLUMNS} FROM reservations r \
+                 LEFT JOIN reservation_lines l ON l.reservation_id = r.id \
+                 WHERE r.id = $1 ORDER BY l.sku, l.location_id"
+            ),
+            key(),
+        )
+        .await?;
+        return Ok((!rows.is_empty()).then_some(ReadReservation::Joined(rows)));
+    }
+    let Some(header) = sql::query_one(
+        db,
+        &format!(
+            "SELECT {HEADER_COLUMNS}{version} FROM reservations r WHERE r.id = $1{}",
+            for_update(backend)
+        ),
+        key(),
+    )
+    .await?
+    else {
+        return Ok(None);
+    };
+    let lines = sql::query_all(
+        db,
+        &format!(
+            "SELECT {LINE_COLUMNS} FROM reservation_lines l WHERE l.reservation_id = $1 \
+             ORDER BY l.sku, l.location_id"
+        ),
+        key(),
+    )
+    .await?;
+    Ok(Some(ReadReservation::Separate(header, lines)))
 }
 
 fn change_hold(reservation: &mut Reservation, change: HoldChange) -> Result<(), StateError> {

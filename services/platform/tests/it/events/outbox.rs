@@ -238,6 +238,49 @@ async fn published_rows_are_deleted_after_retention() {
     tdb.drop_database().await;
 }
 
+#[tokio::test]
+async fn a_row_committed_late_with_an_older_time_is_published_by_the_next_sweep() {
+    let tdb = TestDatabase::postgres().await;
+    let db = tdb.connect().await;
+    migrated(&db).await;
+    let clock = omni_platform::clock::ManualClock::new(chrono::Utc::now());
+    let relay = OutboxRelay::new(
+        db.clone(),
+        Arc::new(InProcessBus::new()),
+        RelayConfig {
+            poll_interval: Duration::from_secs(1),
+            clock: Arc::new(clock.clone()),
+            ..config(10)
+        },
+    );
+    let t = chrono::DateTime::from_timestamp(1_750_000_000, 0).unwrap();
+    outbox::enqueue(&db, &event("order.placed", 1).at(t))
+        .await
+        .unwrap();
+    assert_eq!(relay.publish_batch().await.unwrap(), 1);
+
+    // As from a transaction that stayed open for a minute before it committed.
+    let late = event("order.placed", 2).at(t - chrono::Duration::minutes(1));
+    outbox::enqueue(&db, &late).await.unwrap();
+    let next = event("order.placed", 3).at(t + chrono::Duration::seconds(1));
+    outbox::enqueue(&db, &next).await.unwrap();
+    assert_eq!(
+        relay.publish_batch().await.unwrap(),
+        1,
+        "a claim between sweeps reads from just before the newest row claimed"
+    );
+    assert_eq!(backlog(&db).await, 1);
+    clock.advance(chrono::Duration::seconds(1));
+    assert_eq!(
+        relay.publish_batch().await.unwrap(),
+        1,
+        "the sweep a poll interval later publishes the late row"
+    );
+    assert_eq!(backlog(&db).await, 0);
+    db.close().await.unwrap();
+    tdb.drop_database().await;
+}
+
 /// Embedded mode: SQLite file, in-process bus, one relay.
 #[tokio::test]
 async fn sqlite_outbox_relays_to_the_in_process_bus() {
