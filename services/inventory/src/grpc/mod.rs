@@ -692,7 +692,10 @@ async fn snapshot(
     skus: &[Sku],
     locations: &[crate::domain::Location],
 ) -> Result<pb::WatchAvailabilityResponse, Status> {
-    let reply = inventory.levels_at(skus, locations).await.map_err(api)?;
+    let reply = inventory
+        .levels_at(skus, locations.to_vec())
+        .await
+        .map_err(api)?;
     Ok(pb::WatchAvailabilityResponse {
         kind: pb::AvailabilityUpdateKind::Snapshot as i32,
         levels: reply

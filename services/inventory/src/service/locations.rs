@@ -33,6 +33,11 @@ impl Catalogue {
     fn fresh(&self) -> bool {
         self.loaded_at.elapsed() < CATALOGUE_TTL
     }
+
+    /// `channel`'s pool, sorted; empty for a channel without one.
+    fn pool(&self, channel: &ChannelId) -> &[LocationId] {
+        self.pools.get(channel).map_or(&[], Vec::as_slice)
+    }
 }
 
 impl Inventory {
@@ -50,7 +55,11 @@ impl Inventory {
             return Ok(current.clone());
         }
         let locations = self.store.all_locations().await?;
-        let pools = self.store.all_pools().await?;
+        let mut pools = self.store.all_pools().await?;
+        // Sorted by Rust's order, not the database collation's, for `binary_search`.
+        for pool in pools.values_mut() {
+            pool.sort();
+        }
         let by_id = locations
             .iter()
             .enumerate()
@@ -87,6 +96,36 @@ impl Inventory {
     /// Every location, in id order.
     pub async fn all_locations(&self) -> Result<Vec<Location>, InventoryError> {
         Ok(self.catalogue().await?.locations.clone())
+    }
+
+    /// The active locations, within `channel`'s pool when one is given, in id order. Only
+    /// those are copied out of the catalogue: an availability query asks this on every call.
+    pub async fn active_locations(
+        &self,
+        channel: Option<&ChannelId>,
+    ) -> Result<Vec<Location>, InventoryError> {
+        let catalogue = self.catalogue().await?;
+        let pool = channel.map(|c| catalogue.pool(c));
+        Ok(catalogue
+            .locations
+            .iter()
+            .filter(|l| l.active && pool.is_none_or(|p| p.binary_search(&l.id).is_ok()))
+            .cloned()
+            .collect())
+    }
+
+    /// Whether `location` is in `channel`'s pool.
+    pub async fn in_pool(
+        &self,
+        channel: &ChannelId,
+        location: &LocationId,
+    ) -> Result<bool, InventoryError> {
+        Ok(self
+            .catalogue()
+            .await?
+            .pool(channel)
+            .binary_search(location)
+            .is_ok())
     }
 
     /// A page of locations after `after`, in id order.
@@ -138,12 +177,6 @@ impl Inventory {
     /// The locations a channel sells from. A channel without a pool sees nothing: pools are
     /// explicit, so a new marketplace cannot sell store stock by accident.
     pub async fn pool(&self, channel: &ChannelId) -> Result<Vec<LocationId>, InventoryError> {
-        Ok(self
-            .catalogue()
-            .await?
-            .pools
-            .get(channel)
-            .cloned()
-            .unwrap_or_default())
+        Ok(self.catalogue().await?.pool(channel).to_vec())
     }
 }

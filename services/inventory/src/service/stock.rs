@@ -187,38 +187,33 @@ impl Inventory {
         requested: &[LocationId],
         channel: Option<&ChannelId>,
     ) -> Result<Vec<Location>, InventoryError> {
-        let pool: Option<BTreeSet<LocationId>> = match channel {
-            Some(channel) => Some(self.pool(channel).await?.into_iter().collect()),
-            None => None,
-        };
-        let mut out = Vec::new();
         if requested.is_empty() {
-            for location in self.all_locations().await? {
-                if location.active && pool.as_ref().is_none_or(|p| p.contains(&location.id)) {
-                    out.push(location);
-                }
-            }
-        } else {
-            let mut violations = Vec::new();
-            for (i, id) in requested.iter().enumerate() {
-                match self.location(id).await? {
-                    None => violations.push(FieldViolation {
-                        field: format!("location_ids[{i}]"),
-                        description: format!("location {id} does not exist"),
-                    }),
-                    Some(location) => {
-                        if pool.as_ref().is_none_or(|p| p.contains(id)) {
-                            out.push(location);
-                        }
+            return self.active_locations(channel).await;
+        }
+        let mut out = Vec::new();
+        let mut violations = Vec::new();
+        for (i, id) in requested.iter().enumerate() {
+            match self.location(id).await? {
+                None => violations.push(FieldViolation {
+                    field: format!("location_ids[{i}]"),
+                    description: format!("location {id} does not exist"),
+                }),
+                Some(location) => {
+                    let allowed = match channel {
+                        Some(channel) => self.in_pool(channel, id).await?,
+                        None => true,
+                    };
+                    if allowed {
+                        out.push(location);
                     }
                 }
             }
-            if !violations.is_empty() {
-                return Err(InvalidRequest(violations).into());
-            }
-            out.sort_by(|a, b| a.id.cmp(&b.id));
-            out.dedup_by(|a, b| a.id == b.id);
         }
+        if !violations.is_empty() {
+            return Err(InvalidRequest(violations).into());
+        }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        out.dedup_by(|a, b| a.id == b.id);
         Ok(out)
     }
 
@@ -246,13 +241,14 @@ impl Inventory {
         let locations = self
             .resolve_locations(&query.locations, query.channel.as_ref())
             .await?;
-        self.levels_at(&query.skus, &locations).await
+        self.levels_at(&query.skus, locations).await
     }
 
+    /// The levels and capacities of `skus` at `locations`; the locations move into the answer.
     pub(crate) async fn levels_at(
         &self,
         skus: &[Sku],
-        locations: &[Location],
+        locations: Vec<Location>,
     ) -> Result<AvailabilityReply, InventoryError> {
         let skus: BTreeSet<&Sku> = skus.iter().collect();
         let keys: Vec<(Sku, LocationId)> = skus
@@ -276,14 +272,14 @@ impl Inventory {
             tokio::try_join!(self.gate.levels(&keys), self.gate.capacities_used(&counted))?;
         let mut used = used.into_iter();
         let capacities = locations
-            .iter()
+            .into_iter()
             .zip(days)
             .map(|(location, day)| LocationAvailability {
-                location: location.clone(),
                 used_today: match location.daily_capacity {
                     Some(_) => used.next().unwrap_or(0),
                     None => 0,
                 },
+                location,
                 local_date: day.to_string(),
             })
             .collect();

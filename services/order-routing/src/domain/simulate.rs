@@ -22,15 +22,14 @@ impl StoredPlanInput {
     /// its lines, and the pickup store. A location without any of the order's SKUs can never be
     /// chosen, transferred from or suggested, and over hundreds of locations the full list was
     /// most of the order's row.
-    pub fn new(order: OrderId, input: PlanInput, candidates: &[Candidate]) -> Self {
+    pub fn new(order: OrderId, input: PlanInput, candidates: Vec<Candidate>) -> Self {
         let pickup_store = match input.destination() {
             planner::Destination::Pickup { store } => Some(store.clone()),
             planner::Destination::Ship { .. } => None,
         };
         let candidates = candidates
-            .iter()
+            .into_iter()
             .filter(|c| !c.stock.is_empty() || pickup_store.as_ref() == Some(&c.location))
-            .cloned()
             .collect();
         Self {
             order,
@@ -143,7 +142,7 @@ mod tests {
         let shipped = StoredPlanInput::new(
             OrderId::new(),
             ship_input(&[("A", 1)], (31.0, 121.0)),
-            &[empty.clone(), stocked.clone()],
+            vec![empty.clone(), stocked.clone()],
         );
         assert_eq!(shipped.candidates, vec![stocked.clone()]);
 
@@ -158,7 +157,7 @@ mod tests {
         let picked = StoredPlanInput::new(
             OrderId::new(),
             pickup,
-            &[empty, stocked.clone(), empty_store.clone()],
+            vec![empty, stocked.clone(), empty_store.clone()],
         );
         assert_eq!(
             picked.candidates,

@@ -358,7 +358,7 @@ impl Orders {
             .before_persist(OrderId::from(order_id))
             .map_err(|e| Failure::Crash(ServiceError::Internal(e)))?;
         let (record, version) = self
-            .persist(order_id, draft, member, &plan, &candidates, profile_version)
+            .persist(order_id, draft, member, plan, candidates, profile_version)
             .await
             .map_err(Failure::Ambiguous)?;
         self.outbox.notify_one();
@@ -478,8 +478,8 @@ impl Orders {
         order_id: uuid::Uuid,
         draft: &OrderDraft,
         member: Option<uuid::Uuid>,
-        plan: &Plan,
-        candidates: &[planner::Candidate],
+        plan: Plan,
+        candidates: Vec<planner::Candidate>,
         profile_version: u32,
     ) -> Result<(OrderRecord, Option<RowVersion>), ServiceError> {
         let _writing = self
@@ -489,9 +489,9 @@ impl Orders {
             .map_err(|_| ServiceError::Internal("order writes closed".to_owned()))?;
         let now = self.clock.now();
         let id = OrderId::from(order_id);
-        let (state, events) = OrderState::place(id, draft, plan)
+        let (state, events) = OrderState::place(id, draft, &plan)
             .map_err(|e| ServiceError::Internal(format!("plan does not fit the order: {e}")))?;
-        let record = new_record(state, draft, member, plan, profile_version, now);
+        let record = new_record(state, draft, member, &plan, profile_version, now);
         let stored_input = StoredPlanInput::new(id, PlanInput::from_draft(draft), candidates);
         let envelopes = outgoing::envelopes(&record, &events, &EventContext::default(), now)?;
         let version = placed_order::insert(
@@ -503,7 +503,7 @@ impl Orders {
                     trigger: "PLACE_ORDER".to_owned(),
                     planned_at: now,
                     profile_version,
-                    explanation: plan.explanation.clone(),
+                    explanation: plan.explanation,
                 },
                 events: &envelopes,
             },
