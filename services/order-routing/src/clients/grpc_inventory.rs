@@ -1,7 +1,7 @@
 //! [`InventoryPort`] over gRPC: `omni.inventory.v1.InventoryService`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -29,12 +29,16 @@ const LOCATION_CACHE_TTL: Duration = Duration::from_secs(5);
 const PAGE_SIZE: i32 = 500;
 
 type Client = InventoryServiceClient<InterceptedService<Channel, CallContext>>;
+type Pool = Arc<BTreeSet<LocationId>>;
+
+/// A snapshot shared by every order that plans while it is fresh, and when it was taken.
+type Cached<T> = Mutex<Option<(Instant, Arc<T>)>>;
 
 pub struct GrpcInventory {
     client: Client,
-    locations: Mutex<Option<(Instant, Vec<LocationInfo>)>>,
+    locations: Cached<[LocationInfo]>,
     /// Channel pools change as rarely as locations, and are kept as briefly.
-    pools: Mutex<BTreeMap<ChannelId, (Instant, BTreeSet<LocationId>)>>,
+    pools: Mutex<BTreeMap<ChannelId, (Instant, Pool)>>,
 }
 
 impl GrpcInventory {
@@ -53,12 +57,12 @@ impl GrpcInventory {
         })
     }
 
-    fn cached(&self) -> Option<Vec<LocationInfo>> {
+    fn cached(&self) -> Option<Arc<[LocationInfo]>> {
         let guard = self.locations.lock().unwrap_or_else(|p| p.into_inner());
         guard
             .as_ref()
             .filter(|(at, _)| at.elapsed() < LOCATION_CACHE_TTL)
-            .map(|(_, l)| l.clone())
+            .map(|(_, l)| Arc::clone(l))
     }
 }
 
@@ -157,7 +161,7 @@ fn reserve_error(what: &str, status: tonic::Status) -> ReserveError {
 
 #[async_trait]
 impl InventoryPort for GrpcInventory {
-    async fn locations(&self) -> Result<Vec<LocationInfo>, PortError> {
+    async fn locations(&self) -> Result<Arc<[LocationInfo]>, PortError> {
         if let Some(cached) = self.cached() {
             return Ok(cached);
         }
@@ -184,12 +188,13 @@ impl InventoryPort for GrpcInventory {
             }
             page_token = page.next_page_token;
         }
+        let all: Arc<[LocationInfo]> = all.into();
         *self.locations.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some((Instant::now(), all.clone()));
+            Some((Instant::now(), Arc::clone(&all)));
         Ok(all)
     }
 
-    async fn pool(&self, channel: &ChannelId) -> Result<BTreeSet<LocationId>, PortError> {
+    async fn pool(&self, channel: &ChannelId) -> Result<Arc<BTreeSet<LocationId>>, PortError> {
         if let Some((at, pool)) = self
             .pools
             .lock()
@@ -197,7 +202,7 @@ impl InventoryPort for GrpcInventory {
             .get(channel)
             && at.elapsed() < LOCATION_CACHE_TTL
         {
-            return Ok(pool.clone());
+            return Ok(Arc::clone(pool));
         }
         let request = pb::GetChannelPoolRequest {
             channel_id: channel.to_string(),
@@ -212,15 +217,16 @@ impl InventoryPort for GrpcInventory {
         .into_inner()
         .pool
         .unwrap_or_default();
-        let pool: BTreeSet<LocationId> = pool
-            .location_ids
-            .into_iter()
-            .filter_map(|id| LocationId::parse(id).ok())
-            .collect();
+        let pool: Arc<BTreeSet<LocationId>> = Arc::new(
+            pool.location_ids
+                .into_iter()
+                .filter_map(|id| LocationId::parse(id).ok())
+                .collect(),
+        );
         self.pools
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(channel.clone(), (Instant::now(), pool.clone()));
+            .insert(channel.clone(), (Instant::now(), Arc::clone(&pool)));
         Ok(pool)
     }
 

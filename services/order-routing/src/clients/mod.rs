@@ -7,6 +7,7 @@ mod grpc_member;
 mod retry;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -106,10 +107,10 @@ pub enum ReserveError {
 
 #[async_trait]
 pub trait InventoryPort: Send + Sync {
-    /// Every location, active or not.
-    async fn locations(&self) -> Result<Vec<LocationInfo>, PortError>;
+    /// Every location, active or not. Shared: every order plans over the same snapshot.
+    async fn locations(&self) -> Result<Arc<[LocationInfo]>, PortError>;
     /// The locations whose stock `channel` may sell.
-    async fn pool(&self, channel: &ChannelId) -> Result<BTreeSet<LocationId>, PortError>;
+    async fn pool(&self, channel: &ChannelId) -> Result<Arc<BTreeSet<LocationId>>, PortError>;
     /// Sellable units of `skus` at every active location of the channel's pool.
     async fn availability(
         &self,

@@ -349,7 +349,7 @@ impl Orders {
             .inventory
             .locations()
             .await?
-            .into_iter()
+            .iter()
             .find(|l| &l.id == store)
             .and_then(|l| l.pickup_hold)
             .unwrap_or(self.settings.default_pickup_hold);

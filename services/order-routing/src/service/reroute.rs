@@ -131,7 +131,7 @@ impl Orders {
                     .inventory
                     .locations()
                     .await?
-                    .into_iter()
+                    .iter()
                     .find(|l| &l.id == store)
                     .map(|l| l.point);
                 match point {

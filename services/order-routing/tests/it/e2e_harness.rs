@@ -404,13 +404,13 @@ pub struct LossyInventory {
 
 #[async_trait::async_trait]
 impl InventoryPort for LossyInventory {
-    async fn locations(&self) -> Result<Vec<LocationInfo>, PortError> {
+    async fn locations(&self) -> Result<std::sync::Arc<[LocationInfo]>, PortError> {
         self.inner.locations().await
     }
     async fn pool(
         &self,
         channel: &ChannelId,
-    ) -> Result<std::collections::BTreeSet<LocationId>, PortError> {
+    ) -> Result<std::sync::Arc<std::collections::BTreeSet<LocationId>>, PortError> {
         self.inner.pool(channel).await
     }
     async fn availability(

@@ -163,19 +163,20 @@ impl FakeInventory {
 
 #[async_trait]
 impl InventoryPort for FakeInventory {
-    async fn locations(&self) -> Result<Vec<LocationInfo>, PortError> {
-        Ok(self.state.lock().unwrap().locations.clone())
+    async fn locations(&self) -> Result<Arc<[LocationInfo]>, PortError> {
+        Ok(self.state.lock().unwrap().locations.clone().into())
     }
 
-    async fn pool(&self, _channel: &ChannelId) -> Result<BTreeSet<LocationId>, PortError> {
-        Ok(self
-            .state
-            .lock()
-            .unwrap()
-            .locations
-            .iter()
-            .map(|l| l.id.clone())
-            .collect())
+    async fn pool(&self, _channel: &ChannelId) -> Result<Arc<BTreeSet<LocationId>>, PortError> {
+        Ok(Arc::new(
+            self.state
+                .lock()
+                .unwrap()
+                .locations
+                .iter()
+                .map(|l| l.id.clone())
+                .collect(),
+        ))
     }
 
     async fn availability(
