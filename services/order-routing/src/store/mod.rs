@@ -9,6 +9,7 @@ pub mod profiles;
 pub mod request_keys;
 pub mod reservations;
 pub mod routing_records;
+mod stored_forms;
 
 use sea_orm::{DbErr, RuntimeErr};
 

@@ -9,7 +9,7 @@ use sea_orm::{
 };
 
 use super::entities::orders::{self, Column, Entity};
-use super::{StoreError, from_json, to_json};
+use super::{StoreError, from_json, stored_forms, to_json};
 use crate::domain::simulate::StoredPlanInput;
 use crate::service::record::{OrderRecord, PickupStatus};
 
@@ -58,7 +58,7 @@ pub(super) fn insert_values(
     planner_input: &StoredPlanInput,
 ) -> Result<Vec<Value>, StoreError> {
     let mut row = active_model(record)?;
-    row.planner_input = Set(to_json(planner_input)?);
+    row.planner_input = Set(stored_forms::planner_input_text(planner_input)?);
     column_values(
         row,
         SAVE_COLUMNS
@@ -122,7 +122,7 @@ pub async fn insert<C: ConnectionTrait>(
     planner_input: &StoredPlanInput,
 ) -> Result<(), StoreError> {
     let mut row = active_model(record)?;
-    row.planner_input = Set(to_json(planner_input)?);
+    row.planner_input = Set(stored_forms::planner_input_text(planner_input)?);
     Entity::insert(row).exec_without_returning(db).await?;
     Ok(())
 }
@@ -272,6 +272,6 @@ pub async fn recent_planner_inputs<C: ConnectionTrait>(
         .all(db)
         .await?
         .iter()
-        .map(|input| from_json(input))
+        .map(|input| stored_forms::planner_input_from_text(input))
         .collect()
 }

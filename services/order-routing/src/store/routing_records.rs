@@ -7,7 +7,7 @@ use sea_orm::{
 };
 
 use super::entities::routing_records::{self, Column, Entity};
-use super::{StoreError, from_json, to_json};
+use super::{StoreError, stored_forms};
 use crate::domain::planner::Explanation;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -47,7 +47,7 @@ pub(super) fn first_values(record: &RoutingRecord) -> Result<Vec<sea_orm::Value>
         record.trigger.clone().into(),
         record.planned_at.into(),
         i64::from(record.profile_version).into(),
-        to_json(&record.explanation)?.into(),
+        stored_forms::explanation_text(&record.explanation)?.into(),
     ])
 }
 
@@ -63,7 +63,7 @@ async fn insert<C: ConnectionTrait>(
         trigger: Set(record.trigger.clone()),
         planned_at: Set(record.planned_at),
         profile_version: Set(i64::from(record.profile_version)),
-        explanation: Set(to_json(&record.explanation)?),
+        explanation: Set(stored_forms::explanation_text(&record.explanation)?),
     })
     .exec_without_returning(db)
     .await?;
@@ -85,7 +85,7 @@ pub async fn list<C: ConnectionTrait>(
                 trigger: row.trigger,
                 planned_at: row.planned_at,
                 profile_version: u32::try_from(row.profile_version).unwrap_or(0),
-                explanation: from_json(&row.explanation)?,
+                explanation: stored_forms::explanation_from_text(&row.explanation)?,
             })
         })
         .collect()

@@ -39,7 +39,8 @@ use omni_types::{GeoPoint, LocationId, Quantity, Sku};
 use serde::{Deserialize, Serialize};
 
 pub use explain::{
-    CandidateVerdict, Decision, Explanation, LineExplanation, Strategy, VerdictReason,
+    CandidateVerdict, ConsideredCandidate, Decision, Explanation, LineExplanation, LineVerdict,
+    Strategy, VerdictReason,
 };
 
 use crate::domain::order::{Fulfilment, LineId, MAX_LINES, OrderDraft};
