@@ -117,15 +117,18 @@ impl Application {
             None => Arc::new(MemoryGate::new()),
         };
         let stop = CancellationToken::new();
-        let relay = OutboxRelay::new(
-            db.clone(),
+        let relay = OutboxRelay::connect(
+            &url,
+            &db,
             infra.bus.clone(),
             RelayConfig {
                 clock: infra.clock.clone(),
                 service: "inventory",
                 ..RelayConfig::default()
             },
-        );
+        )
+        .await
+        .map_err(|e| StartError::Database(e.to_string()))?;
         let notifier = relay.notifier();
         let inventory = Arc::new(Inventory::new(
             Store::new(db).with_max_hold_wait(statement_timeout),

@@ -101,15 +101,17 @@ impl Application {
         )
         .await?;
 
-        let relay = OutboxRelay::new(
-            pool.clone(),
+        let relay = OutboxRelay::connect(
+            url,
+            &pool,
             infra.bus.clone(),
             RelayConfig {
                 clock: infra.clock.clone(),
                 service: SHORT_NAME,
                 ..RelayConfig::default()
             },
-        );
+        )
+        .await?;
         let ops = MemberOps::new(
             pool,
             infra.clock.clone(),

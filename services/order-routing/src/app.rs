@@ -189,15 +189,18 @@ impl Application {
             .await
             .map_err(|e| StartError::Database(e.to_string()))?
         };
-        let relay = OutboxRelay::new(
-            db.clone(),
+        let relay = OutboxRelay::connect(
+            &url,
+            &db,
             infra.bus.clone(),
             RelayConfig {
                 clock: infra.clock.clone(),
                 service: "orders",
                 ..RelayConfig::default()
             },
-        );
+        )
+        .await
+        .map_err(|e| StartError::Database(e.to_string()))?;
         let orders = Orders::new(
             db,
             peers.inventory,

@@ -25,6 +25,9 @@ pub struct DbOptions {
     /// writes may use it. Saves the BEGIN, SET LOCAL and COMMIT round trips of a transaction
     /// around a single statement. PostgreSQL only.
     pub wait_for_flush: bool,
+    /// Settings for every session of the pool (PostgreSQL's `options`), so a transaction that
+    /// needs them does not spend a round trip on `SET LOCAL`. PostgreSQL only.
+    pub session_settings: Vec<(&'static str, &'static str)>,
 }
 
 impl Default for DbOptions {
@@ -36,6 +39,7 @@ impl Default for DbOptions {
             statement_timeout: Duration::from_secs(5),
             application_name: "omni".to_owned(),
             wait_for_flush: true,
+            session_settings: Vec::new(),
         }
     }
 }
@@ -60,8 +64,12 @@ pub async fn connect(url: &str, options: &DbOptions) -> Result<DatabaseConnectio
             .min_connections(1)
             .statement_timeout(options.statement_timeout)
             .set_application_name(options.application_name.clone());
+        let mut settings = options.session_settings.clone();
         if !options.wait_for_flush {
-            opts.map_sqlx_postgres_opts(|o| o.options([("synchronous_commit", "off")]));
+            settings.push(("synchronous_commit", "off"));
+        }
+        if !settings.is_empty() {
+            opts.map_sqlx_postgres_opts(move |o| o.options(settings.iter().copied()));
         }
     }
     Database::connect(opts).await

@@ -9,6 +9,7 @@ use std::{
 };
 
 use async_trait::async_trait;
+use omni_platform::db::DbOptions;
 use omni_platform::{
     events::{
         BusError, ConsumerHandle, Envelope, EventBus, EventHandler, Subscription,
@@ -17,7 +18,9 @@ use omni_platform::{
     },
     testkit::TestDatabase,
 };
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, TransactionTrait};
+use sea_orm::{
+    ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement, TransactionTrait,
+};
 use tokio_util::sync::CancellationToken;
 
 use super::support::{ACK, Rabbit, Recorder, counts, event, eventually, flush, migrated};
@@ -182,14 +185,23 @@ async fn two_relays_on_one_database_publish_each_row_once() {
 
     let stop = CancellationToken::new();
     let relays: Vec<_> = (0..2)
-        .map(|_| {
-            // Each relay has its own pool, like two replicas.
+        .map(|n| {
+            // Each relay has its own pool, like two replicas: one shares its service's pool and
+            // sets its claim settings per transaction, the other opens connections whose
+            // sessions carry them.
             let bus: Arc<dyn EventBus> = Arc::new(rabbit.bus.clone());
             let url = tdb.url().to_owned();
             let stop = stop.clone();
             tokio::spawn(async move {
                 let db = Database::connect(url.as_str()).await.unwrap();
-                OutboxRelay::new(db, bus, config(10)).run(stop).await;
+                let relay = if n == 0 {
+                    OutboxRelay::new(db, bus, config(10))
+                } else {
+                    OutboxRelay::connect(&url, &db, bus, config(10))
+                        .await
+                        .unwrap()
+                };
+                relay.run(stop).await;
             })
         })
         .collect();
@@ -205,6 +217,74 @@ async fn two_relays_on_one_database_publish_each_row_once() {
     }
     consumer.shutdown().await;
     rabbit.cleanup().await;
+    db.close().await.unwrap();
+    tdb.drop_database().await;
+}
+
+#[tokio::test]
+async fn session_settings_of_a_pool_hold_in_every_session() {
+    let tdb = TestDatabase::postgres().await;
+    let options = DbOptions {
+        session_settings: vec![("enable_bitmapscan", "off")],
+        wait_for_flush: false,
+        ..DbOptions::default()
+    };
+    let db = omni_platform::db::connect(tdb.url(), &options)
+        .await
+        .unwrap();
+    let row = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT current_setting('enable_bitmapscan') AS bitmap, \
+             current_setting('synchronous_commit') AS sync",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.try_get::<String>("", "bitmap").unwrap(), "off");
+    assert_eq!(row.try_get::<String>("", "sync").unwrap(), "off");
+    db.close().await.unwrap();
+    tdb.drop_database().await;
+}
+
+#[tokio::test]
+async fn commits_poked_within_the_linger_leave_in_one_batch() {
+    let tdb = TestDatabase::postgres().await;
+    let db = tdb.connect().await;
+    migrated(&db).await;
+    let relay = OutboxRelay::new(
+        db.clone(),
+        Arc::new(InProcessBus::new()),
+        RelayConfig {
+            linger: Duration::from_millis(400),
+            poll_interval: Duration::from_secs(30),
+            ..config(100)
+        },
+    );
+    let poke = relay.notifier();
+    let stop = CancellationToken::new();
+    let running = relay.spawn(stop.clone());
+    // The relay drains once when it starts; let it go idle first.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for _ in 0..3 {
+        enqueue_events(&db, 2).await;
+        poke.notify_one();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eventually("the outbox is drained", || backlog_is_zero(&db)).await;
+    let batches = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT count(DISTINCT published_at) AS n FROM outbox_events",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap();
+    assert_eq!(batches, 1, "three pokes 20 ms apart, one batch");
+    stop.cancel();
+    running.await.unwrap();
     db.close().await.unwrap();
     tdb.drop_database().await;
 }
