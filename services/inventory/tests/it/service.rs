@@ -385,12 +385,14 @@ async fn unconfirmed_holds_expire_and_confirmed_ones_do_not() {
         svc.level("EXP", "wh-1").await.reserved == 3
     })
     .await;
-    assert!(
+    // The event leaves with the relay's next batch, after the expiry committed.
+    eventually(Duration::from_secs(5), || async {
         !svc.events
             .named("inventory.reservation.expired")
             .await
             .is_empty()
-    );
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(
         svc.level("EXP", "wh-1").await.reserved,
