@@ -5,6 +5,7 @@ mod candidates;
 mod commands;
 pub mod error;
 mod place;
+mod profile_cache;
 mod queries;
 pub mod record;
 mod reroute;
@@ -18,6 +19,7 @@ use sea_orm::DatabaseConnection;
 use tokio::sync::{Notify, Semaphore};
 
 use crate::clients::{InventoryPort, MemberPort};
+use profile_cache::ProfileCache;
 
 pub use commands::{ConfirmOutcome, EffectError, EffectOutcome, Refund, RejectOutcome};
 pub use error::{ServiceError, Violation};
@@ -87,6 +89,7 @@ pub struct Orders {
     outbox: Arc<Notify>,
     settings: Settings,
     probe: Arc<dyn SagaProbe>,
+    profiles: Arc<ProfileCache>,
 }
 
 impl Orders {
@@ -109,6 +112,7 @@ impl Orders {
             outbox,
             settings,
             probe,
+            profiles: Arc::default(),
         }
     }
 

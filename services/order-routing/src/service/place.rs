@@ -10,11 +10,14 @@
 //!   up `order:<id>` before planning;
 //! - **crash**: nothing at all; the lease runs out and a later retry takes over.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use omni_types::{ChannelId, OrderId, ReservationId};
 use sea_orm::TransactionTrait;
 
 use super::error::{ServiceError, Violation};
+use super::profile_cache::LiveProfile;
 use super::record::{AllocationMeta, Confirmations, OrderRecord, PickupRecord};
 use super::{Orders, candidates, chrono_duration, sha256_hex};
 use crate::clients::{
@@ -189,17 +192,24 @@ fn insufficient(draft: &OrderDraft, short: &[crate::clients::ShortLine]) -> Serv
 }
 
 impl Orders {
+    /// The channel's live profile and its version, from the profile cache while it is fresh.
     pub(crate) async fn profile_for(
         &self,
         channel: &ChannelId,
-    ) -> Result<(RoutingProfile, u32), ServiceError> {
-        Ok(match profiles::live(&self.db, channel).await? {
+    ) -> Result<LiveProfile, ServiceError> {
+        let ticket = match self.profiles.get(channel) {
+            Ok(live) => return Ok(live),
+            Err(ticket) => ticket,
+        };
+        let live = match profiles::live(&self.db, channel).await? {
             Some(p) => {
                 let v = p.profile.version();
-                (p.profile, v)
+                (Arc::new(p.profile), v)
             }
-            None => (RoutingProfile::default_for(channel.clone()), 0),
-        })
+            None => (Arc::new(RoutingProfile::default_for(channel.clone())), 0),
+        };
+        self.profiles.keep(ticket, channel, live.clone());
+        Ok(live)
     }
 
     /// PlanOrder: a dry run on live availability; nothing is reserved or written.

@@ -138,7 +138,10 @@ impl Orders {
         })
         .map_err(|e| ServiceError::invalid(format!("profile.{}", e.field()), e.to_string()))?;
         let now = self.clock.now();
-        match profiles::insert(&self.db, &next, now).await {
+        let stored = profiles::insert(&self.db, &next, now).await;
+        // Also after an error: the write may have committed before the failure was reported.
+        self.profiles.forget(next.channel());
+        match stored {
             Ok(()) => Ok(ProfileView {
                 version: next.version(),
                 profile: next,
