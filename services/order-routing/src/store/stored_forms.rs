@@ -12,9 +12,10 @@
 use std::collections::BTreeSet;
 
 use omni_types::{GeoPoint, LocationId, OrderId, Quantity, Sku};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::StoreError;
+use super::{StoreError, to_json};
 use crate::domain::order::LineId;
 use crate::domain::planner::{
     Candidate, Capabilities, ConsideredCandidate, Explanation, LineExplanation, LineVerdict,
@@ -42,8 +43,22 @@ fn form_of(text: &str, what: &str) -> Result<u8, StoreError> {
     }
 }
 
-fn corrupt(what: &str) -> impl Fn(serde_json::Error) -> StoreError + '_ {
-    move |e| StoreError::Corrupt(format!("{what}: {e}"))
+/// A stored text as it was read: in the structs' own form (1) or as a table (2).
+enum Stored<Fields, Table> {
+    Fields(Fields),
+    Table(Table),
+}
+
+fn read<Fields: DeserializeOwned, Table: DeserializeOwned>(
+    text: &str,
+    what: &str,
+) -> Result<Stored<Fields, Table>, StoreError> {
+    let read = if form_of(text, what)? == 1 {
+        serde_json::from_str(text).map(Stored::Fields)
+    } else {
+        serde_json::from_str(text).map(Stored::Table)
+    };
+    read.map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
 }
 
 /// A candidate's booleans as one number: bit 0 ships, 1 pickup, 2 ship-from-store, 3 active,
@@ -123,22 +138,21 @@ pub(super) fn planner_input_text(stored: &StoredPlanInput) -> Result<String, Sto
             )
         })
         .collect();
-    serde_json::to_string(&PlannerInputOut {
+    to_json(&PlannerInputOut {
         v: TABLE_FORM,
         order: &stored.order,
         input: &stored.input,
         skus: &skus,
         locations,
     })
-    .map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 pub(super) fn planner_input_from_text(text: &str) -> Result<StoredPlanInput, StoreError> {
     const WHAT: &str = "stored planner input";
-    if form_of(text, WHAT)? == 1 {
-        return serde_json::from_str(text).map_err(corrupt(WHAT));
-    }
-    let table: PlannerInputIn = serde_json::from_str(text).map_err(corrupt(WHAT))?;
+    let table: PlannerInputIn = match read(text, WHAT)? {
+        Stored::Fields(stored) => return Ok(stored),
+        Stored::Table(table) => table,
+    };
     let skus = table.skus;
     let candidates = table
         .locations
@@ -219,7 +233,7 @@ struct LineIn {
 }
 
 pub(super) fn explanation_text(e: &Explanation) -> Result<String, StoreError> {
-    serde_json::to_string(&ExplanationOut {
+    to_json(&ExplanationOut {
         v: TABLE_FORM,
         strategy: e.strategy,
         summary: &e.summary,
@@ -239,15 +253,14 @@ pub(super) fn explanation_text(e: &Explanation) -> Result<String, StoreError> {
             })
             .collect(),
     })
-    .map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 pub(super) fn explanation_from_text(text: &str) -> Result<Explanation, StoreError> {
     const WHAT: &str = "stored routing explanation";
-    if form_of(text, WHAT)? == 1 {
-        return serde_json::from_str(text).map_err(corrupt(WHAT));
-    }
-    let table: ExplanationIn = serde_json::from_str(text).map_err(corrupt(WHAT))?;
+    let table: ExplanationIn = match read(text, WHAT)? {
+        Stored::Fields(explanation) => return Ok(explanation),
+        Stored::Table(table) => table,
+    };
     Ok(Explanation {
         strategy: table.strategy,
         summary: table.summary,
