@@ -5,9 +5,10 @@
 //! locations stored 57 KB of planner input and 32 KB of explanation; building, encrypting,
 //! copying and compressing those bytes was a measurable share of an order's CPU in
 //! order-routing and in PostgreSQL. Stored form 2 writes them as tables: a location is one
-//! array, its stock follows one list of SKUs, a verdict is `[candidate, reason]`. About a
-//! third of the size, the same values. Rows of form 1 are still read, so orders placed before
-//! stay replayable; a form newer than this build is refused by name, not misread.
+//! array, its stock follows one list of SKUs, a verdict is `[candidate, reason]`. The same
+//! values in a third (the input) and a half (the explanation) of the bytes. Rows of form 1 are
+//! still read, so orders placed before stay replayable; a form newer than this build is
+//! refused by name, not misread.
 
 use std::collections::BTreeSet;
 
