@@ -13,5 +13,6 @@ pub mod run;
 pub mod scenarios;
 pub mod seed;
 pub mod services;
+pub mod settle;
 pub mod stats;
 pub mod targets;

@@ -155,6 +155,7 @@ async fn main() -> ExitCode {
         plot_file: &cli.plot_name,
         relay: result.relay_text.as_deref(),
         rss: &result.extra.peak_rss_kib,
+        settled: result.extra.settled,
         previous: previous.as_deref(),
     };
     let md = report::markdown(&result.rows, &verdicts, &ctx);

@@ -20,6 +20,8 @@ pub struct Context<'a> {
     pub plot_file: &'a str,
     pub relay: Option<&'a str>,
     pub rss: &'a [(String, Option<u64>)],
+    /// How long the run waited in all for the machine to settle ([`crate::settle`]).
+    pub settled: std::time::Duration,
     /// The previous document, whose analysis section is carried over.
     pub previous: Option<&'a str>,
 }
@@ -93,6 +95,16 @@ pub fn markdown(rows: &[Row], verdicts: &[Verdict], ctx: &Context<'_>) -> String
          16): the server's `max_connections` is shared by all of them.\n\
          - Peak RSS is `VmHWM` of each service process, reset (`/proc/<pid>/clear_refs`) before \
          place-order so it covers that scenario.\n"
+    );
+    let _ = writeln!(
+        out,
+        "- Each measurement starts once the machine's CPUs were busy less than {:.0} % over {} ms \
+         (at most {} s of waiting), so what one scenario leaves running (relays, expiring holds, \
+         vacuum) is not charged to the next: this run waited {:.1} s in all.\n",
+        crate::settle::QUIET_SHARE * 100.0,
+        crate::settle::WINDOW.as_millis(),
+        crate::settle::MAX_WAIT.as_secs(),
+        ctx.settled.as_secs_f64()
     );
 
     let _ = writeln!(out, "## Targets\n");
@@ -395,6 +407,7 @@ mod tests {
             plot_file: "benchmarks.svg",
             relay: None,
             rss: &[],
+            settled: std::time::Duration::from_secs(3),
             previous,
         }
     }

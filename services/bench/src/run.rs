@@ -16,6 +16,7 @@ use crate::scenarios::{
 };
 use crate::seed::SeedError;
 use crate::services::{self, Service, ServiceSpec, StartError};
+use crate::settle;
 use crate::targets::Extra;
 
 /// Most connections of each baseline's PostgreSQL pool.
@@ -264,10 +265,12 @@ pub async fn run(cfg: &RunConfig) -> Result<RunResult, RunError> {
         flash_sale::prepare(&t).await?;
         for &c in &s.concurrency {
             eprintln!("bench: flash-sale Reserve, {c} clients");
+            extra.settled += settle::settle().await;
             rows.push(flash_sale::reserve(&t, s, c).await?);
         }
         for &c in &s.concurrency {
             eprintln!("bench: flash-sale PlaceOrder, {c} clients");
+            extra.settled += settle::settle().await;
             rows.push(flash_sale::place_order(&t, s, c).await?);
         }
     }
@@ -281,6 +284,7 @@ pub async fn run(cfg: &RunConfig) -> Result<RunResult, RunError> {
         spread::prepare(&t, &catalogue).await?;
         for &c in &s.concurrency {
             eprintln!("bench: reserve-spread, {c} clients");
+            extra.settled += settle::settle().await;
             rows.push(spread::run_at(&t, s, &catalogue, c).await);
         }
     }
@@ -299,10 +303,12 @@ pub async fn run(cfg: &RunConfig) -> Result<RunResult, RunError> {
             }
             for &c in &s.concurrency {
                 eprintln!("bench: place-order, {c} clients");
+                extra.settled += settle::settle().await;
                 rows.push(place_order::closed(&t, s, &catalogue, c).await);
             }
             if let Some(rate) = half_peak(&rows, "place-order") {
                 eprintln!("bench: place-order at {rate:.0}/s");
+                extra.settled += settle::settle().await;
                 rows.push(place_order::paced(&t, s, &catalogue, max_concurrency, rate).await);
             }
             extra.peak_rss_kib = services
@@ -338,10 +344,12 @@ pub async fn run(cfg: &RunConfig) -> Result<RunResult, RunError> {
         if cfg.scenario.includes(Scenario::Availability) {
             for &c in &s.concurrency {
                 eprintln!("bench: availability, {c} clients");
+                extra.settled += settle::settle().await;
                 rows.push(availability::closed(&t, s, &catalogue, c).await);
             }
             if let Some(rate) = half_peak(&rows, "availability") {
                 eprintln!("bench: availability at {rate:.0}/s");
+                extra.settled += settle::settle().await;
                 rows.push(availability::paced(&t, s, &catalogue, max_concurrency, rate).await);
             }
         }

@@ -23,6 +23,8 @@ pub struct Extra {
     pub relay_events_per_sec: Option<f64>,
     /// (service, peak RSS KiB) during place-order.
     pub peak_rss_kib: Vec<(String, Option<u64>)>,
+    /// How long the run waited in all for the machine to settle before its measurements.
+    pub settled: std::time::Duration,
 }
 
 /// `measured / goal` for "at least" goals, `goal / measured` for "at most" ones: > 1 is met.
@@ -275,6 +277,7 @@ mod tests {
                 ("inventory".into(), Some(32 * 1024)),
                 ("member".into(), None),
             ],
+            ..Extra::default()
         };
         let v = judge(&[], &extra);
         let inv = v
