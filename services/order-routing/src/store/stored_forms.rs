@@ -83,12 +83,13 @@ struct PlannerInputOut<'a> {
     input: &'a PlanInput,
     skus: &'a [&'a Sku],
     /// `[location, kind, lat, lon, flags, capacity left today, [units of each SKU or null]]`
-    locations: Vec<LocationOut<'a>>,
+    locations: Vec<LocationRow<&'a LocationId>>,
 }
 
-#[derive(Serialize)]
-struct LocationOut<'a>(
-    &'a LocationId,
+/// A location's row: `&LocationId` when written, `LocationId` when read.
+#[derive(Serialize, Deserialize)]
+struct LocationRow<Id>(
+    Id,
     LocationKind,
     f64,
     f64,
@@ -102,19 +103,8 @@ struct PlannerInputIn {
     order: OrderId,
     input: PlanInput,
     skus: Vec<Sku>,
-    locations: Vec<LocationIn>,
+    locations: Vec<LocationRow<LocationId>>,
 }
-
-#[derive(Deserialize)]
-struct LocationIn(
-    LocationId,
-    LocationKind,
-    f64,
-    f64,
-    u8,
-    Option<u32>,
-    Vec<Option<u32>>,
-);
 
 pub(super) fn planner_input_text(stored: &StoredPlanInput) -> Result<String, StoreError> {
     let skus: Vec<&Sku> = stored
@@ -128,7 +118,7 @@ pub(super) fn planner_input_text(stored: &StoredPlanInput) -> Result<String, Sto
         .candidates
         .iter()
         .map(|c| {
-            LocationOut(
+            LocationRow(
                 &c.location,
                 c.kind,
                 c.point.lat(),
@@ -159,7 +149,7 @@ pub(super) fn planner_input_from_text(text: &str) -> Result<StoredPlanInput, Sto
         .locations
         .into_iter()
         .map(
-            |LocationIn(location, kind, lat, lon, bits, capacity, units)| {
+            |LocationRow(location, kind, lat, lon, bits, capacity, units)| {
                 if units.len() != skus.len() {
                     return Err(StoreError::Corrupt(format!(
                         "{WHAT}: location {location} lists {} stock figures for {} SKUs",
