@@ -114,18 +114,34 @@ impl Inventory {
             .collect())
     }
 
-    /// Whether `location` is in `channel`'s pool.
-    pub async fn in_pool(
+    /// The `requested` locations, within `channel`'s pool when one is given, all read from one
+    /// snapshot of the catalogue; each id that does not exist is named by its index.
+    pub async fn requested_locations(
         &self,
-        channel: &ChannelId,
-        location: &LocationId,
-    ) -> Result<bool, InventoryError> {
-        Ok(self
-            .catalogue()
-            .await?
-            .pool(channel)
-            .binary_search(location)
-            .is_ok())
+        requested: &[LocationId],
+        channel: Option<&ChannelId>,
+    ) -> Result<Vec<Location>, InventoryError> {
+        let catalogue = self.catalogue().await?;
+        let pool = channel.map(|c| catalogue.pool(c));
+        let mut out = Vec::new();
+        let mut violations = Vec::new();
+        for (i, id) in requested.iter().enumerate() {
+            match catalogue.by_id.get(id) {
+                None => violations.push(FieldViolation {
+                    field: format!("location_ids[{i}]"),
+                    description: format!("location {id} does not exist"),
+                }),
+                Some(&at) => {
+                    if pool.is_none_or(|p| p.binary_search(id).is_ok()) {
+                        out.push(catalogue.locations[at].clone());
+                    }
+                }
+            }
+        }
+        if !violations.is_empty() {
+            return Err(InvalidRequest(violations).into());
+        }
+        Ok(out)
     }
 
     /// A page of locations after `after`, in id order.

@@ -190,28 +190,7 @@ impl Inventory {
         if requested.is_empty() {
             return self.active_locations(channel).await;
         }
-        let mut out = Vec::new();
-        let mut violations = Vec::new();
-        for (i, id) in requested.iter().enumerate() {
-            match self.location(id).await? {
-                None => violations.push(FieldViolation {
-                    field: format!("location_ids[{i}]"),
-                    description: format!("location {id} does not exist"),
-                }),
-                Some(location) => {
-                    let allowed = match channel {
-                        Some(channel) => self.in_pool(channel, id).await?,
-                        None => true,
-                    };
-                    if allowed {
-                        out.push(location);
-                    }
-                }
-            }
-        }
-        if !violations.is_empty() {
-            return Err(InvalidRequest(violations).into());
-        }
+        let mut out = self.requested_locations(requested, channel).await?;
         out.sort_by(|a, b| a.id.cmp(&b.id));
         out.dedup_by(|a, b| a.id == b.id);
         Ok(out)
