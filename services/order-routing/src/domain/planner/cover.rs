@@ -20,6 +20,19 @@ pub(super) struct Site<'a> {
     /// 0 = preferred kind; compared after distance.
     pub preference: u8,
     pub mask: LineMask,
+    /// Where this site's units of each target line start in the field's [`Units`].
+    row: usize,
+}
+
+/// Units of every target line at every site, looked up in the candidates' stock maps once: the
+/// masks and every out-of-stock verdict read them (a look-up compares SKU strings).
+#[derive(Default)]
+pub(super) struct Units(Vec<u32>);
+
+impl Units {
+    fn at(&self, site: &Site<'_>, line: usize) -> u32 {
+        self.0[site.row + line]
+    }
 }
 
 impl<'a> Site<'a> {
@@ -29,18 +42,24 @@ impl<'a> Site<'a> {
         distance_km: f64,
         prefer_warehouses: bool,
         targets: &[&PlanLine],
+        units: &mut Units,
     ) -> Self {
-        let mask = targets
-            .iter()
-            .enumerate()
-            .filter(|(_, line)| cand.serves(line))
-            .fold(0, |m, (i, _)| m | (1 << i));
+        let row = units.0.len();
+        let mut mask = 0;
+        for (i, line) in targets.iter().enumerate() {
+            let available = cand.available(&line.sku);
+            if available >= line.qty.get() {
+                mask |= 1 << i;
+            }
+            units.0.push(available);
+        }
         Self {
             cand,
             slot,
             distance_km,
             preference: u8::from(prefer_warehouses && cand.kind == LocationKind::Store),
             mask,
+            row,
         }
     }
 
@@ -153,12 +172,11 @@ fn coverage(targets: &[&PlanLine], mask: LineMask) -> (u64, u32) {
 pub(super) fn line_verdicts(
     targets: &[&PlanLine],
     sites: &[Site<'_>],
+    units: &Units,
     cover: &Cover,
 ) -> Vec<Vec<LineVerdict>> {
-    targets
-        .iter()
-        .enumerate()
-        .map(|(i, line)| {
+    (0..targets.len())
+        .map(|i| {
             let bit: LineMask = 1 << i;
             let pick = cover.picks.iter().find(|p| p.lines & bit != 0);
             sites
@@ -167,7 +185,7 @@ pub(super) fn line_verdicts(
                 .map(|(s, site)| {
                     let reason = if site.mask & bit == 0 {
                         VerdictReason::OutOfStock {
-                            available: site.cand.available(&line.sku),
+                            available: units.at(site, i),
                         }
                     } else {
                         match pick {

@@ -145,23 +145,23 @@ fn resolve(c: &ConsideredCandidate, reason: VerdictReason) -> CandidateVerdict<'
     }
 }
 
-/// The explanation's candidate table (sorted by id, distances to `to`) and, for each input
+/// The explanation's candidate table (in `by_id` order, distances to `to`) and, for each input
 /// candidate, its index in that table.
 pub(super) fn table(
     candidates: &[super::Candidate],
+    by_id: &[u32],
     to: &omni_types::GeoPoint,
 ) -> (Vec<ConsideredCandidate>, Vec<u32>) {
-    let mut order: Vec<usize> = (0..candidates.len()).collect();
-    order.sort_by(|a, b| candidates[*a].location.cmp(&candidates[*b].location));
     let mut slot = vec![0u32; candidates.len()];
-    let table = order
+    let table = by_id
         .iter()
         .enumerate()
         .map(|(pos, &i)| {
-            slot[i] = pos as u32;
+            let c = &candidates[i as usize];
+            slot[i as usize] = pos as u32;
             ConsideredCandidate {
-                location: candidates[i].location.clone(),
-                distance_km: candidates[i].point.distance_km(to),
+                location: c.location.clone(),
+                distance_km: c.point.distance_km(to),
                 location_verdict: None,
             }
         })

@@ -311,21 +311,33 @@ pub fn plan(
     candidates: &[Candidate],
     profile: &RoutingProfile,
 ) -> Result<Plan, PlanError> {
-    check_unique(candidates)?;
+    let by_id = order_by_id(candidates)?;
     match &order.destination {
-        Destination::Ship { point } => ship::plan_shipping(order, candidates, profile, point),
-        Destination::Pickup { store } => pickup::plan_pickup(order, candidates, profile, store),
+        Destination::Ship { point } => {
+            ship::plan_shipping(order, candidates, &by_id, profile, point)
+        }
+        Destination::Pickup { store } => {
+            pickup::plan_pickup(order, candidates, &by_id, profile, store)
+        }
     }
 }
 
-fn check_unique(candidates: &[Candidate]) -> Result<(), PlanError> {
-    let mut seen = BTreeSet::new();
-    for c in candidates {
-        if !seen.insert(&c.location) {
-            return Err(PlanError::DuplicateCandidate {
-                location: c.location.clone(),
-            });
-        }
+/// Candidate indices in location id order, which is also the explanation's table order; sorting
+/// once puts any duplicate next to its twin, so uniqueness needs no set of its own.
+fn order_by_id(candidates: &[Candidate]) -> Result<Vec<u32>, PlanError> {
+    let mut order: Vec<u32> = (0..candidates.len() as u32).collect();
+    order.sort_unstable_by(|&a, &b| {
+        candidates[a as usize]
+            .location
+            .cmp(&candidates[b as usize].location)
+    });
+    if let Some(pair) = order
+        .windows(2)
+        .find(|w| candidates[w[0] as usize].location == candidates[w[1] as usize].location)
+    {
+        return Err(PlanError::DuplicateCandidate {
+            location: candidates[pair[0] as usize].location.clone(),
+        });
     }
-    Ok(())
+    Ok(order)
 }

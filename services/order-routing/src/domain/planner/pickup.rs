@@ -21,6 +21,7 @@ pub const MAX_SUGGESTIONS: usize = 3;
 pub(super) fn plan_pickup(
     order: &PlanInput,
     candidates: &[Candidate],
+    by_id: &[u32],
     profile: &RoutingProfile,
     store_id: &LocationId,
 ) -> Result<Plan, PlanError> {
@@ -61,7 +62,7 @@ pub(super) fn plan_pickup(
             .collect(),
         distance_km: 0.0,
     });
-    let (mut table, slots) = explain::table(candidates, &store.point);
+    let (mut table, slots) = explain::table(candidates, by_id, &store.point);
     let store_slot = candidates
         .iter()
         .zip(&slots)
@@ -134,7 +135,8 @@ pub(super) fn plan_pickup(
             ""
         }
     );
-    let mut transfer_verdicts = cover::line_verdicts(&missing, &field.sites, &cover).into_iter();
+    let mut transfer_verdicts =
+        cover::line_verdicts(&missing, &field.sites, &field.units, &cover).into_iter();
     let explained = lines
         .iter()
         .map(|l| {

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use omni_types::{GeoPoint, LocationId};
 
-use super::cover::{self, Cover, CoverKind, LineMask, Site};
+use super::cover::{self, Cover, CoverKind, LineMask, Site, Units};
 use super::explain::{self, ConsideredCandidate, LineExplanation, VerdictReason};
 use super::{
     AllocatedLine, AllocationKind, Candidate, LocationKind, Plan, PlanError, PlanInput, PlanLine,
@@ -46,6 +46,7 @@ pub(super) fn shipping_ineligibility(
 /// Locations split into usable sites (sorted best first) and unusable ones with the reason.
 pub(super) struct Field<'a> {
     pub sites: Vec<Site<'a>>,
+    pub units: Units,
     pub ineligible: Vec<(&'a Candidate, VerdictReason)>,
 }
 
@@ -60,6 +61,7 @@ pub(super) fn field<'a>(
     targets: &[&PlanLine],
 ) -> Field<'a> {
     let mut sites = Vec::new();
+    let mut units = Units::default();
     let mut ineligible = Vec::new();
     for (c, &slot) in candidates.iter().zip(slots) {
         if Some(&c.location) == skip {
@@ -77,11 +79,16 @@ pub(super) fn field<'a>(
                 entry.distance_km,
                 profile.prefer_warehouses(),
                 targets,
+                &mut units,
             )),
         }
     }
     cover::sort_sites(&mut sites);
-    Field { sites, ineligible }
+    Field {
+        sites,
+        units,
+        ineligible,
+    }
 }
 
 impl Field<'_> {
@@ -172,11 +179,12 @@ pub(super) fn describe(allocations: &[PlannedAllocation]) -> String {
 pub(super) fn plan_shipping(
     order: &PlanInput,
     candidates: &[Candidate],
+    by_id: &[u32],
     profile: &RoutingProfile,
     to: &GeoPoint,
 ) -> Result<Plan, PlanError> {
     let targets: Vec<&PlanLine> = order.lines().iter().collect();
-    let (mut table, slots) = explain::table(candidates, to);
+    let (mut table, slots) = explain::table(candidates, by_id, to);
     let field = field(candidates, None, &mut table, &slots, profile, &targets);
     let cover = cover::cover(&targets, &field.sites, profile.max_splits());
     if cover.uncovered != 0 {
@@ -204,7 +212,7 @@ pub(super) fn plan_shipping(
             ),
         ),
     };
-    let lines = cover::line_verdicts(&targets, &field.sites, &cover)
+    let lines = cover::line_verdicts(&targets, &field.sites, &field.units, &cover)
         .into_iter()
         .zip(&targets)
         .map(|(verdicts, line)| LineExplanation {
