@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 /// Where `lib.rs` finds the encoded descriptor set (`include_bytes!`).
 const DESCRIPTOR_FILE: &str = "omni_descriptor.bin";
 
+const AVAILABILITY_RESPONSE: &str = ".omni.inventory.v1.GetAvailabilityResponse";
+
 fn main() -> Result<(), Box<dyn Error>> {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
@@ -36,6 +38,12 @@ fn main() -> Result<(), Box<dyn Error>> {
         // durations), which the generated serde code of our own messages relies on.
         .compile_well_known_types(true)
         .extern_path(".google.protobuf", "::pbjson_types")
+        // Written by hand (src/availability.rs) so a server can build its thousands of rows
+        // without a string per row; the same message on the wire.
+        .extern_path(
+            AVAILABILITY_RESPONSE,
+            "crate::availability::GetAvailabilityResponse",
+        )
         .compile_with_config(config, &protos, &includes)?;
 
     let descriptors = fs::read(&descriptor_path)?;
@@ -44,6 +52,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         // Consumers of events must survive a producer that added a field (CloudEvents data
         // evolves additively within v1).
         .ignore_unknown_fields()
+        .exclude([AVAILABILITY_RESPONSE])
         .build(&[".omni"])?;
 
     Ok(())

@@ -10,6 +10,8 @@
 
 pub use pbjson_types;
 
+mod availability;
+
 /// The packages, nested as protobuf names them. Prefer the shortcuts below.
 #[allow(
     missing_docs,
@@ -29,6 +31,9 @@ pub mod omni {
         pub mod v1 {
             tonic::include_proto!("omni.inventory.v1");
             include!(concat!(env!("OUT_DIR"), "/omni.inventory.v1.serde.rs"));
+            pub use crate::availability::{
+                Counters, GetAvailabilityResponse, GridShapeError, LevelGrid,
+            };
         }
     }
     pub mod orders {

@@ -178,14 +178,15 @@ async fn targets(cfg: &RunConfig, running: &Running) -> Result<Targets, RunError
         .max(1);
     let mut inventory_fleet = Vec::with_capacity(clients);
     let mut orders_fleet = Vec::with_capacity(clients);
+    let mut inventory_channels = Vec::with_capacity(clients);
     for _ in 0..clients {
-        inventory_fleet.push(InventoryServiceClient::new(
-            running
-                .inventory
-                .channel()
-                .await
-                .map_err(connect_err("inventory"))?,
-        ));
+        let channel = running
+            .inventory
+            .channel()
+            .await
+            .map_err(connect_err("inventory"))?;
+        inventory_fleet.push(InventoryServiceClient::new(channel.clone()));
+        inventory_channels.push(channel);
         orders_fleet.push(OrderServiceClient::new(
             running
                 .orders
@@ -219,6 +220,7 @@ async fn targets(cfg: &RunConfig, running: &Running) -> Result<Targets, RunError
         inventory,
         orders,
         inventory_fleet: Fleet::new(inventory_fleet),
+        inventory_channels: Fleet::new(inventory_channels),
         orders_fleet: Fleet::new(orders_fleet),
         script,
         pg_hot,

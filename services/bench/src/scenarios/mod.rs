@@ -46,6 +46,8 @@ pub struct Targets {
     /// order-routing replicas would hold: N workers multiplexed over one HTTP/2 connection
     /// would measure that connection's single reader task, not the service.
     pub inventory_fleet: Fleet<InventoryServiceClient<Channel>>,
+    /// The same connections as `inventory_fleet`, for calls made without the generated client.
+    pub inventory_channels: Fleet<Channel>,
     pub orders_fleet: Fleet<OrderServiceClient<Channel>>,
     pub script: RedisScript,
     pub pg_hot: PgHotReserve,

@@ -22,7 +22,9 @@ pub struct CapacityDay(pub NaiveDate);
 
 impl fmt::Display for CapacityDay {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0.format("%Y-%m-%d"))
+        // NaiveDate's own Display is "YYYY-MM-DD" without parsing a format string, which
+        // showed in profiles: every availability answer formats a day per location.
+        fmt::Display::fmt(&self.0, f)
     }
 }
 

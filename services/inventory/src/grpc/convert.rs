@@ -10,7 +10,7 @@ use crate::domain::{
     RawLine, RawLocation, RawReserveRequest, Reservation, ReservationLine, ReservationStatus,
     ReserveRequest, StockLevel,
 };
-use crate::service::LocationAvailability;
+use crate::service::{AvailabilityReply, LocationAvailability};
 use crate::store::AppliedMovement;
 
 pub fn invalid(field: impl Into<String>, description: impl std::fmt::Display) -> ApiError {
@@ -222,19 +222,36 @@ pub fn reservation(r: &Reservation) -> pb::Reservation {
 }
 
 pub fn level(sku: &Sku, location: &LocationId, level: &StockLevel) -> pb::StockLevel {
-    owned_level(sku.clone(), location.clone(), level)
-}
-
-/// [`level`] taking the ids by value: an availability answer moves thousands of them.
-pub fn owned_level(sku: Sku, location: LocationId, level: &StockLevel) -> pb::StockLevel {
     pb::StockLevel {
-        sku: sku.into(),
-        location_id: location.into(),
+        sku: sku.to_string(),
+        location_id: location.to_string(),
         on_hand: level.on_hand,
         reserved: level.reserved,
         safety_stock: level.safety_stock,
         available: level.available(),
     }
+}
+
+/// An availability answer's levels as the grid they are: each SKU and location named once,
+/// not once per row (thousands of strings per answer otherwise).
+pub fn level_grid(reply: AvailabilityReply) -> Result<pb::LevelGrid, pb::GridShapeError> {
+    let locations = reply
+        .capacities
+        .iter()
+        .map(|c| c.location.id.to_string())
+        .collect();
+    let counters = reply
+        .levels
+        .iter()
+        .map(|level| pb::Counters {
+            on_hand: level.on_hand,
+            reserved: level.reserved,
+            safety_stock: level.safety_stock,
+            available: level.available(),
+        })
+        .collect();
+    let skus = reply.skus.into_iter().map(Into::into).collect();
+    pb::LevelGrid::new(skus, locations, counters)
 }
 
 pub fn capacity(c: &LocationAvailability) -> pb::LocationCapacity {

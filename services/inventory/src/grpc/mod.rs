@@ -376,11 +376,8 @@ impl InventoryService for InventoryApi {
         let reply = self.inventory.availability(&query).await.map_err(api)?;
         Ok(Response::new(pb::GetAvailabilityResponse {
             capacities: reply.capacities.iter().map(cv::capacity).collect(),
-            levels: reply
-                .levels
-                .into_iter()
-                .map(|(s, l, level)| cv::owned_level(s, l, &level))
-                .collect(),
+            levels: Vec::new(),
+            grid: cv::level_grid(reply).map_err(|e| Status::internal(e.to_string()))?,
         }))
     }
 
@@ -699,8 +696,7 @@ async fn snapshot(
     Ok(pb::WatchAvailabilityResponse {
         kind: pb::AvailabilityUpdateKind::Snapshot as i32,
         levels: reply
-            .levels
-            .iter()
+            .rows()
             .map(|(s, l, level)| cv::level(s, l, level))
             .collect(),
         capacities: reply.capacities.iter().map(cv::capacity).collect(),

@@ -308,6 +308,36 @@ impl LevelCache {
         (found, ReadTicket(Some(generations)))
     }
 
+    /// [`LevelCache::lookup`] of every SKU at every location, SKU by SKU: each location is
+    /// numbered and each SKU's row found once, not once per key.
+    pub fn lookup_grid(
+        &self,
+        skus: &[Sku],
+        locations: &[LocationId],
+    ) -> (Vec<Option<StockLevel>>, ReadTicket) {
+        let cells = skus.len() * locations.len();
+        if !self.is_live() {
+            return (vec![None; cells], ReadTicket(None));
+        }
+        let numbers = self.numbers(locations.iter(), false);
+        let shards = self.read_all();
+        let generations: [u64; SHARDS] = std::array::from_fn(|s| shards[s].generation);
+        let mut found = Vec::with_capacity(cells);
+        for sku in skus {
+            let row = shards[self.shard_of(sku.as_str())].rows.get(sku.as_str());
+            found.extend(numbers.iter().map(|number| {
+                number
+                    .and_then(|n| row.and_then(|r| r.get(&n)))
+                    .map(|e| e.level)
+            }));
+        }
+        drop(shards);
+        let hits = found.iter().filter(|l| l.is_some()).count() as u64;
+        LOOKUPS.add(hits, &[("result", "hit")]);
+        LOOKUPS.add(cells as u64 - hits, &[("result", "miss")]);
+        (found, ReadTicket(Some(generations)))
+    }
+
     /// Keeps what a read from Redis saw (`levels[i]` of `keys[i]`, at sequence `seq`), where
     /// nothing newer is known and no entry of the shard was dropped since `ticket` was taken.
     pub fn fill<'a>(
@@ -518,6 +548,40 @@ mod tests {
         assert_eq!(cached(&cache, &key("SKU-3", "wh-8")), Some(level(99)));
         assert_eq!(cached(&cache, &key("SKU-7", "wh-3")), None);
         assert_eq!(cached(&cache, &key("SKU-3", "wh-unseen")), None);
+    }
+
+    #[test]
+    fn a_grid_lookup_answers_as_the_same_keys_looked_up_one_by_one() {
+        let cache = live(1_000);
+        let skus: Vec<Sku> = (0..4)
+            .map(|s| Sku::parse(format!("SKU-{s}")).unwrap())
+            .collect();
+        let locations: Vec<LocationId> = (0..6)
+            .map(|l| LocationId::parse(format!("wh-{l}")).unwrap())
+            .collect();
+        let keys: Vec<(Sku, LocationId)> = skus
+            .iter()
+            .flat_map(|s| locations.iter().map(|l| (s.clone(), l.clone())))
+            .collect();
+        let (dark, _) = cache.lookup_grid(&skus, &locations);
+        assert_eq!(dark, vec![None; 24]);
+        let (_, ticket) = cache.lookup_grid(&skus, &locations);
+        // Every third key filled: the grid must place hits and misses where they belong.
+        cache.fill(
+            &ticket,
+            1,
+            keys.iter()
+                .enumerate()
+                .filter(|(i, _)| i % 3 == 0)
+                .map(|(i, k)| (k, level(i as i64 + 1))),
+        );
+        let (grid, _) = cache.lookup_grid(&skus, &locations);
+        let (one_by_one, _) = cache.lookup(&keys);
+        assert_eq!(grid, one_by_one);
+        assert_eq!(grid[9], Some(level(10)));
+        assert_eq!(grid[10], None);
+        let (none_asked, _) = cache.lookup_grid(&skus, &[]);
+        assert!(none_asked.is_empty());
     }
 
     #[test]

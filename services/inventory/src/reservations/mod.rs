@@ -278,6 +278,21 @@ pub trait ReservationGate: Send + Sync {
     /// replica's own writes and follows other replicas' writes as the change feed delivers them.
     async fn levels(&self, keys: &[(Sku, LocationId)]) -> Result<Vec<StockLevel>, GateError>;
 
+    /// [`ReservationGate::levels`] of every SKU at every location, SKU by SKU: what an
+    /// availability answer reads. A gate with a cache answers it without building the
+    /// `skus × locations` keys.
+    async fn levels_grid(
+        &self,
+        skus: &[Sku],
+        locations: &[LocationId],
+    ) -> Result<Vec<StockLevel>, GateError> {
+        let keys: Vec<(Sku, LocationId)> = skus
+            .iter()
+            .flat_map(|sku| locations.iter().map(|l| (sku.clone(), l.clone())))
+            .collect();
+        self.levels(&keys).await
+    }
+
     /// [`ReservationGate::levels`] as stored in the gate right now, never from a cache: what the
     /// reconciler compares with PostgreSQL.
     async fn stored_levels(

@@ -1099,6 +1099,34 @@ impl ReservationGate for RedisGate {
         Ok(found.into_iter().map(Option::unwrap_or_default).collect())
     }
 
+    async fn levels_grid(
+        &self,
+        skus: &[Sku],
+        locations: &[LocationId],
+    ) -> Result<Vec<StockLevel>, GateError> {
+        let (mut found, ticket) = self.cache.lookup_grid(skus, locations);
+        // Keys are built only for what the cache lacks.
+        let width = locations.len();
+        let missing: Vec<(usize, (Sku, LocationId))> = found
+            .iter()
+            .enumerate()
+            .filter(|(_, level)| level.is_none())
+            .map(|(i, _)| (i, (skus[i / width].clone(), locations[i % width].clone())))
+            .collect();
+        if !missing.is_empty() {
+            let (seq, read) = self.read_levels(missing.iter().map(|(_, k)| k)).await?;
+            self.cache.fill(
+                &ticket,
+                seq,
+                missing.iter().map(|(_, k)| k).zip(read.iter().copied()),
+            );
+            for ((i, _), level) in missing.into_iter().zip(read) {
+                found[i] = Some(level);
+            }
+        }
+        Ok(found.into_iter().map(Option::unwrap_or_default).collect())
+    }
+
     async fn stored_levels(
         &self,
         keys: &[(Sku, LocationId)],

@@ -37,9 +37,26 @@ pub struct LocationAvailability {
 
 #[derive(Debug, Clone)]
 pub struct AvailabilityReply {
-    /// Ordered by sku, then location.
-    pub levels: Vec<(Sku, LocationId, StockLevel)>,
+    /// The SKUs asked, in order, each once.
+    pub skus: Vec<Sku>,
+    /// Every SKU's level at every location of `capacities`, SKU by SKU: ordered by sku, then
+    /// location.
+    pub levels: Vec<StockLevel>,
     pub capacities: Vec<LocationAvailability>,
+}
+
+impl AvailabilityReply {
+    /// Each level with the SKU and location it is of.
+    pub fn rows(&self) -> impl Iterator<Item = (&Sku, &LocationId, &StockLevel)> {
+        let width = self.capacities.len().max(1);
+        self.levels.iter().enumerate().map(move |(i, level)| {
+            (
+                &self.skus[i / width],
+                &self.capacities[i % width].location.id,
+                level,
+            )
+        })
+    }
 }
 
 impl Inventory {
@@ -229,11 +246,13 @@ impl Inventory {
         skus: &[Sku],
         locations: Vec<Location>,
     ) -> Result<AvailabilityReply, InventoryError> {
-        let skus: BTreeSet<&Sku> = skus.iter().collect();
-        let keys: Vec<(Sku, LocationId)> = skus
+        let skus: Vec<Sku> = skus
             .iter()
-            .flat_map(|sku| locations.iter().map(|l| ((*sku).clone(), l.id.clone())))
+            .collect::<BTreeSet<&Sku>>()
+            .into_iter()
+            .cloned()
             .collect();
+        let ids: Vec<LocationId> = locations.iter().map(|l| l.id.clone()).collect();
         let now = self.now();
         let days: Vec<_> = locations
             .iter()
@@ -247,8 +266,10 @@ impl Inventory {
             .collect();
         // Both reads go out together on the multiplexed connection: one round trip, not one
         // per location with a capacity.
-        let (levels, used) =
-            tokio::try_join!(self.gate.levels(&keys), self.gate.capacities_used(&counted))?;
+        let (levels, used) = tokio::try_join!(
+            self.gate.levels_grid(&skus, &ids),
+            self.gate.capacities_used(&counted)
+        )?;
         let mut used = used.into_iter();
         let capacities = locations
             .into_iter()
@@ -263,11 +284,8 @@ impl Inventory {
             })
             .collect();
         Ok(AvailabilityReply {
-            levels: keys
-                .into_iter()
-                .zip(levels)
-                .map(|((sku, location), level)| (sku, location, level))
-                .collect(),
+            skus,
+            levels,
             capacities,
         })
     }
