@@ -112,6 +112,18 @@ impl Shard {
 #[derive(Debug, Clone)]
 pub struct ReadTicket(Option<[u64; SHARDS]>);
 
+/// A look-up's answer: counts its hits and misses, and hands out the ticket taken under the
+/// same locks as the look-ups.
+fn answered(
+    found: Vec<Option<StockLevel>>,
+    generations: [u64; SHARDS],
+) -> (Vec<Option<StockLevel>>, ReadTicket) {
+    let hits = found.iter().filter(|level| level.is_some()).count() as u64;
+    LOOKUPS.add(hits, &[("result", "hit")]);
+    LOOKUPS.add(found.len() as u64 - hits, &[("result", "miss")]);
+    (found, ReadTicket(Some(generations)))
+}
+
 pub struct LevelCache {
     /// By SKU: one SKU's row lives in one shard.
     shards: Box<[RwLock<Shard>]>,
@@ -280,7 +292,6 @@ impl LevelCache {
         let shards = self.read_all();
         // Under the same locks as the lookups: a drop after them voids the fill.
         let generations: [u64; SHARDS] = std::array::from_fn(|s| shards[s].generation);
-        let mut hits = 0u64;
         // Callers ask SKU by SKU over many locations: find each SKU's row once per run.
         let mut current: Option<(&str, Option<&Row>)> = None;
         let found: Vec<Option<StockLevel>> = keys
@@ -295,17 +306,13 @@ impl LevelCache {
                         row
                     }
                 };
-                let level = number
+                number
                     .and_then(|n| row.and_then(|r| r.get(&n)))
-                    .map(|e| e.level);
-                hits += u64::from(level.is_some());
-                level
+                    .map(|e| e.level)
             })
             .collect();
         drop(shards);
-        LOOKUPS.add(hits, &[("result", "hit")]);
-        LOOKUPS.add(keys.len() as u64 - hits, &[("result", "miss")]);
-        (found, ReadTicket(Some(generations)))
+        answered(found, generations)
     }
 
     /// [`LevelCache::lookup`] of every SKU at every location, SKU by SKU: each location is
@@ -332,10 +339,7 @@ impl LevelCache {
             }));
         }
         drop(shards);
-        let hits = found.iter().filter(|l| l.is_some()).count() as u64;
-        LOOKUPS.add(hits, &[("result", "hit")]);
-        LOOKUPS.add(cells as u64 - hits, &[("result", "miss")]);
-        (found, ReadTicket(Some(generations)))
+        answered(found, generations)
     }
 
     /// Keeps what a read from Redis saw (`levels[i]` of `keys[i]`, at sequence `seq`), where

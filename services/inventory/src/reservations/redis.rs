@@ -40,7 +40,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tracing::Instrument;
 
-use super::level_cache::{LevelCache, Versioned};
+use super::level_cache::{LevelCache, ReadTicket, Versioned};
 
 use super::{
     CAPACITY_TTL, CapacityClaim, ConvertOutcome, ConvertRequest, Epoch, FeedEvent, FeedStream,
@@ -242,6 +242,35 @@ impl RedisGate {
             )));
         }
         Ok((seq, levels))
+    }
+
+    /// Reads from Redis the counters the cache lacked (`None` in `found`; `key_of` names the
+    /// key of a slot), keeps them in the cache under `ticket`, and answers every slot.
+    async fn complete_from_redis(
+        &self,
+        mut found: Vec<Option<StockLevel>>,
+        ticket: &ReadTicket,
+        key_of: impl Fn(usize) -> (Sku, LocationId),
+    ) -> Result<Vec<StockLevel>, GateError> {
+        // Keys are built only for what the cache lacks.
+        let missing: Vec<(usize, (Sku, LocationId))> = found
+            .iter()
+            .enumerate()
+            .filter(|(_, level)| level.is_none())
+            .map(|(i, _)| (i, key_of(i)))
+            .collect();
+        if !missing.is_empty() {
+            let (seq, read) = self.read_levels(missing.iter().map(|(_, k)| k)).await?;
+            self.cache.fill(
+                ticket,
+                seq,
+                missing.iter().map(|(_, k)| k).zip(read.iter().copied()),
+            );
+            for ((i, _), level) in missing.into_iter().zip(read) {
+                found[i] = Some(level);
+            }
+        }
+        Ok(found.into_iter().map(Option::unwrap_or_default).collect())
     }
 
     pub fn prefix(&self) -> &str {
@@ -1083,20 +1112,9 @@ impl ReservationGate for RedisGate {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let (mut found, ticket) = self.cache.lookup(keys);
-        let missing: Vec<usize> = (0..keys.len()).filter(|&i| found[i].is_none()).collect();
-        if !missing.is_empty() {
-            let (seq, read) = self.read_levels(missing.iter().map(|&i| &keys[i])).await?;
-            self.cache.fill(
-                &ticket,
-                seq,
-                missing.iter().map(|&i| &keys[i]).zip(read.iter().copied()),
-            );
-            for (i, level) in missing.into_iter().zip(read) {
-                found[i] = Some(level);
-            }
-        }
-        Ok(found.into_iter().map(Option::unwrap_or_default).collect())
+        let (found, ticket) = self.cache.lookup(keys);
+        let missing = |i: usize| keys[i].clone();
+        self.complete_from_redis(found, &ticket, missing).await
     }
 
     async fn levels_grid(
@@ -1104,27 +1122,10 @@ impl ReservationGate for RedisGate {
         skus: &[Sku],
         locations: &[LocationId],
     ) -> Result<Vec<StockLevel>, GateError> {
-        let (mut found, ticket) = self.cache.lookup_grid(skus, locations);
-        // Keys are built only for what the cache lacks.
+        let (found, ticket) = self.cache.lookup_grid(skus, locations);
         let width = locations.len();
-        let missing: Vec<(usize, (Sku, LocationId))> = found
-            .iter()
-            .enumerate()
-            .filter(|(_, level)| level.is_none())
-            .map(|(i, _)| (i, (skus[i / width].clone(), locations[i % width].clone())))
-            .collect();
-        if !missing.is_empty() {
-            let (seq, read) = self.read_levels(missing.iter().map(|(_, k)| k)).await?;
-            self.cache.fill(
-                &ticket,
-                seq,
-                missing.iter().map(|(_, k)| k).zip(read.iter().copied()),
-            );
-            for ((i, _), level) in missing.into_iter().zip(read) {
-                found[i] = Some(level);
-            }
-        }
-        Ok(found.into_iter().map(Option::unwrap_or_default).collect())
+        let missing = |i: usize| (skus[i / width].clone(), locations[i % width].clone());
+        self.complete_from_redis(found, &ticket, missing).await
     }
 
     async fn stored_levels(
