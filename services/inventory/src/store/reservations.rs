@@ -202,6 +202,11 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Result<Reservation, SettleRefused>, StoreError> {
         if self.db.get_database_backend() == DbBackend::Postgres {
+            if let HoldChange::Confirm = change
+                && let Some(confirmed) = self.confirm_held(id, now).await?
+            {
+                return Ok(Ok(confirmed));
+            }
             for _ in 0..UNLOCKED_HOLD_UPDATE_TRIES {
                 if let Some(answer) = self.update_hold_unlocked(id, change, now).await? {
                     return Ok(answer);
@@ -218,6 +223,41 @@ impl Store {
         write_header(&txn, &stored.reservation, now, None).await?;
         txn.commit().await.map_err(StoreError::at_commit)?;
         Ok(Ok(stored.reservation))
+    }
+
+    /// The common confirmation, a HELD and unconfirmed reservation, in one round trip: the
+    /// UPDATE is conditioned on the state [`Reservation::confirm`] accepts and makes the same
+    /// change, and answers the reservation as written. `None` for any other state (absent,
+    /// already confirmed, settled): the general path gives the answer the domain decides.
+    async fn confirm_held(
+        &self,
+        id: &ReservationId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Reservation>, StoreError> {
+        let rows = sql::query_all(
+            &self.db,
+            &format!(
+                "WITH r AS (\
+                     UPDATE reservations SET confirmed = true, expires_at = NULL, updated_at = $2 \
+                     WHERE id = $1 AND status = $3 AND NOT confirmed RETURNING *, \
+                     xmin::text AS version) \
+                 SELECT {HEADER_COLUMNS}, r.version, {LINE_COLUMNS} FROM r \
+                 LEFT JOIN reservation_lines l ON l.reservation_id = r.id \
+                 ORDER BY l.sku, l.location_id"
+            ),
+            vec![
+                id.to_string().into(),
+                now.into(),
+                ReservationStatus::Held.as_str().into(),
+            ],
+        )
+        .await
+        .map_err(StoreError::from_autocommit)?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let stored = stored_from(id, &ReadReservation::Joined(rows), DbBackend::Postgres)?;
+        Ok(Some(stored.reservation))
     }
 
     /// [`Store::update_hold`] in three round trips instead of five: the reservation read without
@@ -377,10 +417,17 @@ async fn load<C: ConnectionTrait>(
     id: &ReservationId,
     lock: bool,
 ) -> Result<Option<StoredReservation>, StoreError> {
-    let backend = txn.get_database_backend();
     let Some(read) = read_reservation(txn, id, lock).await? else {
         return Ok(None);
     };
+    stored_from(id, &read, txn.get_database_backend()).map(Some)
+}
+
+fn stored_from(
+    id: &ReservationId,
+    read: &ReadReservation,
+    backend: DbBackend,
+) -> Result<StoredReservation, StoreError> {
     let (row, line_rows) = (read.header(), read.lines());
     let corrupt = |what: &str| StoreError::Corrupt(format!("reservation {id}: {what}"));
     let status: String = row.try_get("", "status")?;
@@ -418,7 +465,7 @@ async fn load<C: ConnectionTrait>(
         }
         _ => Vec::new(),
     };
-    Ok(Some(StoredReservation {
+    Ok(StoredReservation {
         reservation: Reservation {
             id: id.clone(),
             lines,
@@ -434,7 +481,7 @@ async fn load<C: ConnectionTrait>(
             DbBackend::Postgres => Some(row.try_get("", "version")?),
             _ => None,
         },
-    }))
+    })
 }
 
 const HEADER_COLUMNS: &str = "r.status, r.fingerprint, r.expires_at, r.confirmed, \
