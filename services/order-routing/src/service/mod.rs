@@ -19,6 +19,7 @@ use sea_orm::DatabaseConnection;
 use tokio::sync::{Notify, Semaphore};
 
 use crate::clients::{InventoryPort, MemberPort};
+use crate::store::confirmation_flags::ConfirmationFlags;
 use profile_cache::ProfileCache;
 
 pub use commands::{ConfirmOutcome, EffectError, EffectOutcome, Refund, RejectOutcome};
@@ -81,6 +82,8 @@ pub struct Orders {
     /// (`DbOptions::wait_for_flush`); `db` itself unless [`Orders::with_unflushed_writes`]. Only
     /// for writes a crash may lose: the placement claim and the confirmation flags.
     unflushed: DatabaseConnection,
+    /// Writes placed orders' confirmation flags through `unflushed`, many in one statement.
+    confirmation_flags: Arc<ConfirmationFlags>,
     /// [`DURABLE_CONNECTIONS`] permits, one per order being written.
     order_writes: Arc<Semaphore>,
     inventory: Arc<dyn InventoryPort>,
@@ -104,6 +107,7 @@ impl Orders {
     ) -> Self {
         Self {
             unflushed: db.clone(),
+            confirmation_flags: Arc::new(ConfirmationFlags::new(db.clone())),
             db,
             order_writes: Arc::new(Semaphore::new(DURABLE_CONNECTIONS as usize)),
             inventory,
@@ -119,6 +123,7 @@ impl Orders {
     /// Writes that a crash may lose go through `unflushed`: a pool on the same database whose
     /// commits do not wait for their WAL flush.
     pub fn with_unflushed_writes(mut self, unflushed: DatabaseConnection) -> Self {
+        self.confirmation_flags = Arc::new(ConfirmationFlags::new(unflushed.clone()));
         self.unflushed = unflushed;
         self
     }

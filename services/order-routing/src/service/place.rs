@@ -567,9 +567,13 @@ impl Orders {
         version: Option<&RowVersion>,
     ) -> Result<(), ServiceError> {
         // Unless a consumer or a job wrote the order since it was stored, the record here is
-        // the stored one with the flags cleared: one statement, no lock, no flush wait.
+        // the stored one with the flags cleared: no lock, no flush wait, and one statement for
+        // all the orders whose flags are written at the same time.
         if let Some(version) = version
-            && orders::save_at_version(&self.unflushed, record, version).await?
+            && self
+                .confirmation_flags
+                .save_at_version(record, version)
+                .await?
         {
             return Ok(());
         }

@@ -1,6 +1,7 @@
 //! Persistence of orders, placements, routing records, profiles and request keys (sea-orm; the
 //! same code runs on PostgreSQL and on SQLite in embedded mode).
 
+pub mod confirmation_flags;
 pub mod entities;
 pub mod orders;
 pub mod placed_order;

@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{LockBehavior, LockType};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Statement, Value,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Value,
 };
 
 use super::entities::orders::{self, Column, Entity};
@@ -91,29 +91,10 @@ impl RowVersion {
     pub(super) fn new(xmin: String) -> Self {
         Self(xmin)
     }
-}
 
-/// Writes the record back if nobody wrote the row since `version` (one statement, no lock);
-/// false if somebody did, and then nothing is written. PostgreSQL only.
-pub async fn save_at_version<C: ConnectionTrait>(
-    db: &C,
-    record: &OrderRecord,
-    version: &RowVersion,
-) -> Result<bool, StoreError> {
-    const SAVE: &str = "UPDATE orders SET channel_id = $2, member_id = $3, status = $4, \
-        pickup_store_id = $5, pickup_status = $6, pickup_expires_at = $7, \
-        confirmations_pending = $8, sequence = $9, document = $10, updated_at = $11 \
-        WHERE id = $1 AND xmin = $12::text::xid";
-    let mut values = column_values(active_model(record)?, &SAVE_COLUMNS)?;
-    values.push(version.0.clone().into());
-    let written = db
-        .execute_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            SAVE,
-            values,
-        ))
-        .await?;
-    Ok(written.rows_affected() == 1)
+    pub(super) fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 pub async fn insert<C: ConnectionTrait>(

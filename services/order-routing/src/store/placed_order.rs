@@ -3,7 +3,7 @@
 //! On PostgreSQL it is one autocommit statement (data-modifying CTEs), so an order costs one
 //! round trip and one commit instead of BEGIN, three INSERTs and COMMIT; the statement is atomic
 //! like the transaction it replaces. It returns the row version the insert left, which lets the
-//! confirmation flags that follow be written without a lock (see [`orders::save_at_version`]).
+//! confirmation flags that follow be written without a lock (see [`super::confirmation_flags`]).
 //! SQLite keeps the transaction.
 
 use omni_platform::events::{Envelope, outbox};

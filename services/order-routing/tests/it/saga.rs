@@ -76,6 +76,36 @@ async fn places_a_ship_order_publishes_and_confirms() {
 }
 
 #[tokio::test]
+async fn orders_placed_together_all_store_their_cleared_flags() {
+    let h = Harness::start().await;
+    h.inventory.set_stock("A", "w1", 100);
+    // Placed at once, their flags are written together, in the statements of a few batches.
+    let placing: Vec<_> = (0..24)
+        .map(|i| {
+            let mut client = h.orders.clone();
+            tokio::spawn(async move {
+                client
+                    .place_order(place(&format!("together-{i}"), ship_draft(&[("A", 1)])))
+                    .await
+            })
+        })
+        .collect();
+    let mut placed = Vec::new();
+    for p in placing {
+        placed.push(p.await.unwrap().unwrap().into_inner().order.unwrap().id);
+    }
+    let mut stored = h.stored_confirmations().await;
+    stored.sort();
+    placed.sort();
+    assert_eq!(
+        stored,
+        placed.into_iter().map(|id| (id, false)).collect::<Vec<_>>(),
+        "every order's cleared flags are stored"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
 async fn an_order_changed_before_its_confirmation_is_stored_keeps_the_change() {
     let h = Harness::start().await;
     h.inventory.set_stock("A", "w1", 5);

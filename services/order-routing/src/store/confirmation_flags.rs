@@ -1,0 +1,161 @@
+//! The confirmation flags PlaceOrder clears once inventory (and member) confirmed, written for
+//! many orders in one statement (PostgreSQL only).
+//!
+//! Every placed order rewrites its row once more to clear them. Under load those writes queue
+//! behind each other; a write that starts while another is in flight takes every order queued
+//! by then, so a busy service pays one round trip for many orders instead of one each. Each
+//! order is written only if its row is still at the version its insert left (the caller's
+//! [`RowVersion`]); an order another writer moved on is answered `false`, and the caller merges
+//! its flags under a lock as before.
+
+use std::collections::HashSet;
+use std::sync::{Arc, OnceLock};
+
+use omni_platform::db::recordset_timestamp;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
+use serde_json::json;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+use super::orders::RowVersion;
+use super::{StoreError, to_json};
+use crate::service::record::OrderRecord;
+
+/// Upper bound on orders per statement.
+const MAX_ORDERS_PER_WRITE: usize = 256;
+/// Writes on the wire at once: one fills while the other is answered.
+const WRITES_IN_FLIGHT: usize = 2;
+/// Orders waiting for a write; a caller beyond this waits to queue.
+const QUEUE_DEPTH: usize = 4096;
+
+/// Fixed text, so the connection's prepared statement is reused whatever the batch size.
+const CLEAR_AT_VERSION: &str = "\
+UPDATE orders o
+SET confirmations_pending = v.pending, document = v.document, updated_at = v.updated_at
+FROM json_to_recordset($1::json) AS v(id text, version text, pending boolean, document text,
+     updated_at timestamptz)
+WHERE o.id = v.id AND o.xmin = v.version::xid
+RETURNING o.id";
+
+struct Waiting {
+    id: String,
+    row: serde_json::Value,
+    answer: oneshot::Sender<Result<bool, StoreError>>,
+}
+
+/// The queue in front of the writer task, started on first use (inside the caller's runtime)
+/// and stopped when the queue is dropped.
+pub struct ConfirmationFlags {
+    db: DatabaseConnection,
+    queue: OnceLock<mpsc::Sender<Waiting>>,
+}
+
+impl ConfirmationFlags {
+    /// Writes through `db`, whose commits may return before their WAL flush: a crash that loses
+    /// a write leaves the flags set, and the sweeper repeats the confirmations.
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self {
+            db,
+            queue: OnceLock::new(),
+        }
+    }
+
+    /// Stores `record`'s flags and document if its row is still at `version`; `false`, with
+    /// nothing written, if another writer changed the row since.
+    pub async fn save_at_version(
+        &self,
+        record: &OrderRecord,
+        version: &RowVersion,
+    ) -> Result<bool, StoreError> {
+        let id = record.id().to_string();
+        let row = json!({
+            "id": id,
+            "version": version.as_str(),
+            "pending": record.confirmations_pending(),
+            "document": to_json(record)?,
+            "updated_at": recordset_timestamp(record.updated_at),
+        });
+        let (answer, answered) = oneshot::channel();
+        let queue = self.queue.get_or_init(|| {
+            let (queue, waiting) = mpsc::channel(QUEUE_DEPTH);
+            tokio::spawn(write_queued(self.db.clone(), waiting));
+            queue
+        });
+        if queue.send(Waiting { id, row, answer }).await.is_err() {
+            return Err(stopped("the confirmation writer has stopped"));
+        }
+        answered
+            .await
+            .unwrap_or_else(|_| Err(stopped("the confirmation writer stopped during the write")))
+    }
+}
+
+fn stopped(message: &str) -> StoreError {
+    StoreError::Unavailable(DbErr::Custom(message.to_owned()))
+}
+
+async fn write_queued(db: DatabaseConnection, mut waiting: mpsc::Receiver<Waiting>) {
+    let in_flight = Arc::new(Semaphore::new(WRITES_IN_FLIGHT));
+    while let Some(first) = waiting.recv().await {
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            return;
+        };
+        // Gathered only once a write may start, so what queued during the wait goes with it.
+        let mut batch = vec![first];
+        while batch.len() < MAX_ORDERS_PER_WRITE {
+            match waiting.try_recv() {
+                Ok(w) => batch.push(w),
+                Err(_) => break,
+            }
+        }
+        let db = db.clone();
+        tokio::spawn(async move {
+            answer_batch(&db, batch).await;
+            drop(permit);
+        });
+    }
+}
+
+async fn answer_batch(db: &DatabaseConnection, batch: Vec<Waiting>) {
+    // Two rows for one order would both match it, and which one PostgreSQL applies is not
+    // defined: a repeat is told to take the locked path instead.
+    let mut ids = HashSet::with_capacity(batch.len());
+    let (first_of_id, repeated): (Vec<_>, Vec<_>) =
+        batch.into_iter().partition(|w| ids.insert(w.id.clone()));
+    for w in repeated {
+        let _ = w.answer.send(Ok(false));
+    }
+    let rows: Vec<&serde_json::Value> = first_of_id.iter().map(|w| &w.row).collect();
+    let written = db
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            CLEAR_AT_VERSION,
+            [serde_json::to_string(&rows)
+                .unwrap_or_else(|_| "[]".to_owned())
+                .into()],
+        ))
+        .await
+        .and_then(|rows| {
+            rows.iter()
+                .map(|row| row.try_get::<String>("", "id"))
+                .collect::<Result<HashSet<_>, _>>()
+        });
+    match written {
+        Ok(written) => {
+            for w in first_of_id {
+                let _ = w.answer.send(Ok(written.contains(&w.id)));
+            }
+        }
+        Err(error) => {
+            let error = StoreError::from(error);
+            let unavailable = matches!(error, StoreError::Unavailable(_));
+            for w in first_of_id {
+                let error = DbErr::Custom(format!("writing confirmation flags: {error}"));
+                let _ = w.answer.send(Err(if unavailable {
+                    StoreError::Unavailable(error)
+                } else {
+                    StoreError::Database(error)
+                }));
+            }
+        }
+    }
+}
