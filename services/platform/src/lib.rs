@@ -2,6 +2,7 @@
 //! mapping, database connection and migrations, the event plumbing, page tokens, and a test kit.
 
 pub mod auth;
+pub mod batch;
 pub mod clock;
 pub mod config;
 pub mod db;

@@ -11,14 +11,14 @@
 //! NOTHING`) and reported to its caller alone as a conflict.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use omni_platform::batch::{self, BatchLimits};
 use omni_platform::db::recordset_timestamp;
 use omni_platform::events::{Envelope, outbox};
 use sea_orm::DatabaseConnection;
 use serde_json::json;
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 use super::reservations::InsertHold;
 use super::{StoreError, sql};
@@ -125,40 +125,29 @@ impl HoldBatcher {
 
 async fn write_queued(
     db: DatabaseConnection,
-    mut waiting: mpsc::Receiver<Waiting>,
+    waiting: mpsc::Receiver<Waiting>,
     max_wait: Duration,
 ) {
-    let in_flight = Arc::new(Semaphore::new(WRITES_IN_FLIGHT));
-    while let Some(first) = waiting.recv().await {
-        let Ok(permit) = in_flight.clone().acquire_owned().await else {
-            return;
-        };
-        // Gathered only once a write may start, so what queued during the wait goes with it.
-        let mut batch = Vec::new();
-        let mut next = Some(first);
-        while let Some(w) = next.take() {
-            if w.since.elapsed() > max_wait {
-                // Nothing was sent for it: the caller may give the hold back at once.
-                let _ = w.answer.send(HoldWritten::Failed(StoreError::Unavailable {
-                    message: format!("the database did not take the hold within {max_wait:?}"),
-                    ambiguous: false,
-                }));
-            } else {
-                batch.push(w);
-            }
-            if batch.len() < MAX_HOLDS_PER_WRITE {
-                next = waiting.try_recv().ok();
-            }
+    let limits = BatchLimits {
+        max_per_write: MAX_HOLDS_PER_WRITE,
+        in_flight: WRITES_IN_FLIGHT,
+    };
+    let admit = |w: Waiting| {
+        if w.since.elapsed() <= max_wait {
+            return Some(w);
         }
-        if batch.is_empty() {
-            continue;
-        }
+        // Nothing was sent for it: the caller may give the hold back at once.
+        let _ = w.answer.send(HoldWritten::Failed(StoreError::Unavailable {
+            message: format!("the database did not take the hold within {max_wait:?}"),
+            ambiguous: false,
+        }));
+        None
+    };
+    batch::write_queued(waiting, limits, admit, |holds| {
         let db = db.clone();
-        tokio::spawn(async move {
-            answer_batch(&db, batch).await;
-            drop(permit);
-        });
-    }
+        async move { answer_batch(&db, holds).await }
+    })
+    .await;
 }
 
 async fn answer_batch(db: &DatabaseConnection, batch: Vec<Waiting>) {

@@ -9,12 +9,13 @@
 //! its flags under a lock as before.
 
 use std::collections::HashSet;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
+use omni_platform::batch::{self, BatchLimits};
 use omni_platform::db::recordset_timestamp;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 use serde_json::json;
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 use super::orders::RowVersion;
 use super::{StoreError, to_json};
@@ -93,26 +94,16 @@ fn stopped(message: &str) -> StoreError {
     StoreError::Unavailable(DbErr::Custom(message.to_owned()))
 }
 
-async fn write_queued(db: DatabaseConnection, mut waiting: mpsc::Receiver<Waiting>) {
-    let in_flight = Arc::new(Semaphore::new(WRITES_IN_FLIGHT));
-    while let Some(first) = waiting.recv().await {
-        let Ok(permit) = in_flight.clone().acquire_owned().await else {
-            return;
-        };
-        // Gathered only once a write may start, so what queued during the wait goes with it.
-        let mut batch = vec![first];
-        while batch.len() < MAX_ORDERS_PER_WRITE {
-            match waiting.try_recv() {
-                Ok(w) => batch.push(w),
-                Err(_) => break,
-            }
-        }
+async fn write_queued(db: DatabaseConnection, waiting: mpsc::Receiver<Waiting>) {
+    let limits = BatchLimits {
+        max_per_write: MAX_ORDERS_PER_WRITE,
+        in_flight: WRITES_IN_FLIGHT,
+    };
+    batch::write_queued(waiting, limits, Some, |orders| {
         let db = db.clone();
-        tokio::spawn(async move {
-            answer_batch(&db, batch).await;
-            drop(permit);
-        });
-    }
+        async move { answer_batch(&db, orders).await }
+    })
+    .await;
 }
 
 async fn answer_batch(db: &DatabaseConnection, batch: Vec<Waiting>) {
