@@ -7,6 +7,7 @@ use sea_orm_migration::prelude::*;
 mod m0002_orders;
 mod m0003_order_reservations;
 mod m0004_lz4_documents;
+mod m0005_location_catalogues;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
         all.push(Box::new(m0002_orders::Migration));
         all.push(Box::new(m0003_order_reservations::Migration));
         all.push(Box::new(m0004_lz4_documents::Migration));
+        all.push(Box::new(m0005_location_catalogues::Migration));
         all
     }
 }

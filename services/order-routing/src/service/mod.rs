@@ -20,6 +20,7 @@ use tokio::sync::{Notify, Semaphore};
 
 use crate::clients::{InventoryPort, MemberPort};
 use crate::store::confirmation_flags::ConfirmationFlags;
+use crate::store::location_catalogues::LocationCatalogues;
 use profile_cache::ProfileCache;
 
 pub use commands::{ConfirmOutcome, EffectError, EffectOutcome, Refund, RejectOutcome};
@@ -84,6 +85,8 @@ pub struct Orders {
     unflushed: DatabaseConnection,
     /// Writes placed orders' confirmation flags through `unflushed`, many in one statement.
     confirmation_flags: Arc<ConfirmationFlags>,
+    /// The location catalogue placed orders' planner inputs refer to.
+    catalogues: Arc<LocationCatalogues>,
     /// [`DURABLE_CONNECTIONS`] permits, one per order being written.
     order_writes: Arc<Semaphore>,
     inventory: Arc<dyn InventoryPort>,
@@ -109,6 +112,7 @@ impl Orders {
             unflushed: db.clone(),
             confirmation_flags: Arc::new(ConfirmationFlags::new(db.clone())),
             db,
+            catalogues: Arc::default(),
             order_writes: Arc::new(Semaphore::new(DURABLE_CONNECTIONS as usize)),
             inventory,
             member,

@@ -506,6 +506,7 @@ impl Orders {
         let envelopes = outgoing::envelopes(&record, &events, &EventContext::default(), now)?;
         let version = placed_order::insert(
             &self.db,
+            &self.catalogues,
             PlacedOrder {
                 record: &record,
                 planner_input: &stored_input,

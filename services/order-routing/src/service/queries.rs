@@ -174,9 +174,13 @@ impl Orders {
             ..candidate
         })
         .map_err(|e| ServiceError::invalid(format!("candidate.{}", e.field()), e.to_string()))?;
-        let inputs =
-            orders::recent_planner_inputs(&self.db, candidate.channel().as_str(), u64::from(n))
-                .await?;
+        let inputs = orders::recent_planner_inputs(
+            &self.db,
+            &self.catalogues,
+            candidate.channel().as_str(),
+            u64::from(n),
+        )
+        .await?;
         let mut report = simulate::simulate(&inputs, &live.profile, &candidate);
         report.live.profile_version = live.version;
         report.candidate.profile_version = 0;

@@ -3,6 +3,7 @@
 
 pub mod confirmation_flags;
 pub mod entities;
+pub mod location_catalogues;
 pub mod orders;
 pub mod placed_order;
 pub mod placements;

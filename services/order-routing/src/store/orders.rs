@@ -1,6 +1,8 @@
 //! The `orders` table: one row per order, the record as a document plus the columns that
 //! listings and scheduled jobs filter on.
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{LockBehavior, LockType};
 use sea_orm::{
@@ -9,6 +11,7 @@ use sea_orm::{
 };
 
 use super::entities::orders::{self, Column, Entity};
+use super::location_catalogues::LocationCatalogues;
 use super::{StoreError, from_json, stored_forms, to_json};
 use crate::domain::simulate::StoredPlanInput;
 use crate::service::record::{OrderRecord, PickupStatus};
@@ -55,10 +58,10 @@ const SAVE_COLUMNS: [Column; 11] = [
 /// [`SAVE_COLUMNS`], then the planner input and the creation time.
 pub(super) fn insert_values(
     record: &OrderRecord,
-    planner_input: &StoredPlanInput,
+    planner_input: String,
 ) -> Result<Vec<Value>, StoreError> {
     let mut row = active_model(record)?;
-    row.planner_input = Set(stored_forms::planner_input_text(planner_input)?);
+    row.planner_input = Set(planner_input);
     column_values(
         row,
         SAVE_COLUMNS
@@ -97,13 +100,14 @@ impl RowVersion {
     }
 }
 
-pub async fn insert<C: ConnectionTrait>(
+/// `planner_input` is its stored text ([`super::stored_forms`]).
+pub(super) async fn insert<C: ConnectionTrait>(
     db: &C,
     record: &OrderRecord,
-    planner_input: &StoredPlanInput,
+    planner_input: String,
 ) -> Result<(), StoreError> {
     let mut row = active_model(record)?;
-    row.planner_input = Set(stored_forms::planner_input_text(planner_input)?);
+    row.planner_input = Set(planner_input);
     Entity::insert(row).exec_without_returning(db).await?;
     Ok(())
 }
@@ -240,10 +244,11 @@ pub async fn claim_unconfirmed<C: ConnectionTrait>(
 /// The planner inputs of the channel's `n` most recent orders, newest first.
 pub async fn recent_planner_inputs<C: ConnectionTrait>(
     db: &C,
+    catalogues: &LocationCatalogues,
     channel: &str,
     n: u64,
 ) -> Result<Vec<StoredPlanInput>, StoreError> {
-    Entity::find()
+    let texts = Entity::find()
         .filter(Column::ChannelId.eq(channel.to_owned()))
         .order_by_desc(Column::CreatedAt)
         .limit(n)
@@ -251,8 +256,16 @@ pub async fn recent_planner_inputs<C: ConnectionTrait>(
         .column(Column::PlannerInput)
         .into_tuple::<String>()
         .all(db)
-        .await?
+        .await?;
+    let referred = texts
         .iter()
-        .map(|input| stored_forms::planner_input_from_text(input))
+        .filter_map(|text| stored_forms::catalogue_of(text).transpose())
+        .collect::<Result<BTreeSet<String>, _>>()?;
+    let catalogues = catalogues
+        .fetch(db, referred.iter().map(String::as_str).collect())
+        .await?;
+    texts
+        .iter()
+        .map(|text| stored_forms::planner_input_from_text(text, &catalogues))
         .collect()
 }

@@ -2,20 +2,23 @@
 //!
 //! Both list every candidate location, so over hundreds of locations they are most of an
 //! order's row. Written as the structs' own serde form (stored form 1), a 5-line order over 200
-//! locations stored 57 KB of planner input and 32 KB of explanation; building, encrypting,
-//! copying and compressing those bytes was a measurable share of an order's CPU in
-//! order-routing and in PostgreSQL. Stored form 2 writes them as tables: a location is one
-//! array, its stock follows one list of SKUs, a verdict is `[candidate, reason]`. The same
-//! values in a third (the input) and a half (the explanation) of the bytes. Rows of form 1 are
-//! still read, so orders placed before stay replayable; a form newer than this build is
-//! refused by name, not misread.
+//! locations stored 57 KB of planner input and 32 KB of explanation; building, copying and
+//! compressing those bytes was a measurable share of an order's CPU in order-routing and in
+//! PostgreSQL. Stored form 2 writes them as tables: a location is one array, its stock follows
+//! one list of SKUs, a verdict is `[candidate, reason]`. The same values in a third (the input)
+//! and a half (the explanation) of the bytes. Planner input form 3 leaves each location's kind
+//! and coordinates to a shared [catalogue](super::location_catalogues) and keeps per order what
+//! changes per order: flags, capacity and stock. Rows of older forms are still read, so orders
+//! placed before stay replayable; a form newer than this build is refused by name, not misread.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use omni_types::{GeoPoint, LocationId, OrderId, Quantity, Sku};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::location_catalogues::{Catalogue, CataloguedLocation};
 use super::{StoreError, to_json};
 use crate::domain::order::LineId;
 use crate::domain::planner::{
@@ -25,41 +28,28 @@ use crate::domain::planner::{
 use crate::domain::simulate::StoredPlanInput;
 
 const TABLE_FORM: u8 = 2;
+const CATALOGUED_FORM: u8 = 3;
 
-/// Which stored form a text is in: form 1 had no `v`.
+/// Which stored form a text is in (form 1 had no `v`), and the catalogue it refers to.
 #[derive(Deserialize)]
 struct FormProbe {
     v: Option<u8>,
+    catalogue: Option<String>,
 }
 
-fn form_of(text: &str, what: &str) -> Result<u8, StoreError> {
+fn probe(text: &str, what: &str, newest: u8) -> Result<(u8, Option<String>), StoreError> {
     let probe: FormProbe =
         serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))?;
-    match probe.v {
-        None => Ok(1),
-        Some(TABLE_FORM) => Ok(TABLE_FORM),
-        Some(v) => Err(StoreError::Corrupt(format!(
-            "{what} is in stored form {v}, which this build cannot read (it reads 1 and {TABLE_FORM})"
+    match probe.v.unwrap_or(1) {
+        v if v <= newest => Ok((v, probe.catalogue)),
+        v => Err(StoreError::Corrupt(format!(
+            "{what} is in stored form {v}, which this build cannot read (it reads 1 to {newest})"
         ))),
     }
 }
 
-/// A stored text as it was read: in the structs' own form (1) or as a table (2).
-enum Stored<Fields, Table> {
-    Fields(Fields),
-    Table(Table),
-}
-
-fn read<Fields: DeserializeOwned, Table: DeserializeOwned>(
-    text: &str,
-    what: &str,
-) -> Result<Stored<Fields, Table>, StoreError> {
-    let read = if form_of(text, what)? == 1 {
-        serde_json::from_str(text).map(Stored::Fields)
-    } else {
-        serde_json::from_str(text).map(Stored::Table)
-    };
-    read.map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+fn parse<T: DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
 }
 
 /// A candidate's booleans as one number: bit 0 ships, 1 pickup, 2 ship-from-store, 3 active,
@@ -76,17 +66,65 @@ fn flag(bits: u8, n: u8) -> bool {
     bits & (1 << n) != 0
 }
 
-#[derive(Serialize)]
-struct PlannerInputOut<'a> {
-    v: u8,
-    order: &'a OrderId,
-    input: &'a PlanInput,
-    skus: &'a [&'a Sku],
-    /// `[location, kind, lat, lon, flags, capacity left today, [units of each SKU or null]]`
-    locations: Vec<LocationRow<&'a LocationId>>,
+/// Every SKU any candidate holds, once, in order: the columns of the stock figures.
+fn sku_columns(candidates: &[Candidate]) -> Vec<&Sku> {
+    candidates
+        .iter()
+        .flat_map(|c| c.stock.keys())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
 }
 
-/// A location's row: `&LocationId` when written, `LocationId` when read.
+fn units_of(c: &Candidate, skus: &[&Sku]) -> Vec<Option<u32>> {
+    skus.iter().map(|s| c.stock.get(*s).copied()).collect()
+}
+
+const INPUT: &str = "stored planner input";
+
+/// A candidate's per-order columns: flags, capacity left today and units of each SKU.
+struct PerOrder {
+    bits: u8,
+    capacity: Option<u32>,
+    units: Vec<Option<u32>>,
+}
+
+fn candidate(
+    location: LocationId,
+    kind: LocationKind,
+    point: GeoPoint,
+    row: PerOrder,
+    skus: &[Sku],
+) -> Result<Candidate, StoreError> {
+    if row.units.len() != skus.len() {
+        return Err(StoreError::Corrupt(format!(
+            "{INPUT}: location {location} lists {} stock figures for {} SKUs",
+            row.units.len(),
+            skus.len()
+        )));
+    }
+    Ok(Candidate {
+        kind,
+        point,
+        capabilities: Capabilities {
+            ships: flag(row.bits, 0),
+            pickup: flag(row.bits, 1),
+            ship_from_store: flag(row.bits, 2),
+        },
+        active: flag(row.bits, 3),
+        in_channel_pool: flag(row.bits, 4),
+        capacity_left_today: row.capacity,
+        stock: skus
+            .iter()
+            .zip(row.units)
+            .filter_map(|(sku, n)| n.map(|n| (sku.clone(), n)))
+            .collect(),
+        location,
+    })
+}
+
+/// `[location, kind, lat, lon, flags, capacity left today, [units of each SKU or null]]`:
+/// form 2's row.
 #[derive(Serialize, Deserialize)]
 struct LocationRow<Id>(
     Id,
@@ -99,91 +137,151 @@ struct LocationRow<Id>(
 );
 
 #[derive(Deserialize)]
-struct PlannerInputIn {
+struct TableInputIn {
     order: OrderId,
     input: PlanInput,
     skus: Vec<Sku>,
     locations: Vec<LocationRow<LocationId>>,
 }
 
-pub(super) fn planner_input_text(stored: &StoredPlanInput) -> Result<String, StoreError> {
-    let skus: Vec<&Sku> = stored
-        .candidates
-        .iter()
-        .flat_map(|c| c.stock.keys())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
+/// `[catalogue row, flags, capacity left today, [units of each SKU or null]]`: form 3's row.
+#[derive(Serialize, Deserialize)]
+struct CandidateRow(u32, u8, Option<u32>, Vec<Option<u32>>);
+
+#[derive(Serialize)]
+struct CataloguedInputOut<'a> {
+    v: u8,
+    order: &'a OrderId,
+    input: &'a PlanInput,
+    catalogue: &'a str,
+    skus: &'a [&'a Sku],
+    locations: Vec<CandidateRow>,
+}
+
+#[derive(Deserialize)]
+struct CataloguedInputIn {
+    order: OrderId,
+    input: PlanInput,
+    catalogue: String,
+    skus: Vec<Sku>,
+    locations: Vec<CandidateRow>,
+}
+
+/// Form 3, over `catalogue`, which must list every candidate as it is
+/// ([`super::location_catalogues::LocationCatalogues::for_candidates`]).
+pub(super) fn planner_input_text(
+    stored: &StoredPlanInput,
+    catalogue: &Catalogue,
+) -> Result<String, StoreError> {
+    let skus = sku_columns(&stored.candidates);
     let locations = stored
         .candidates
         .iter()
         .map(|c| {
-            LocationRow(
-                &c.location,
-                c.kind,
-                c.point.lat(),
-                c.point.lon(),
+            let row = catalogue.index_of(c).ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "location {} is not in catalogue {} as the order saw it",
+                    c.location,
+                    catalogue.id()
+                ))
+            })?;
+            Ok(CandidateRow(
+                row,
                 flags(c),
                 c.capacity_left_today,
-                skus.iter().map(|s| c.stock.get(*s).copied()).collect(),
-            )
+                units_of(c, &skus),
+            ))
         })
-        .collect();
-    to_json(&PlannerInputOut {
-        v: TABLE_FORM,
+        .collect::<Result<_, StoreError>>()?;
+    to_json(&CataloguedInputOut {
+        v: CATALOGUED_FORM,
         order: &stored.order,
         input: &stored.input,
+        catalogue: catalogue.id(),
         skus: &skus,
         locations,
     })
 }
 
-pub(super) fn planner_input_from_text(text: &str) -> Result<StoredPlanInput, StoreError> {
-    const WHAT: &str = "stored planner input";
-    let table: PlannerInputIn = match read(text, WHAT)? {
-        Stored::Fields(stored) => return Ok(stored),
-        Stored::Table(table) => table,
-    };
+/// The catalogue a stored planner input refers to, if it is of a form that has one.
+pub(super) fn catalogue_of(text: &str) -> Result<Option<String>, StoreError> {
+    Ok(probe(text, INPUT, CATALOGUED_FORM)?.1)
+}
+
+/// Reads every form; `catalogues` must hold the one [`catalogue_of`] names.
+pub(super) fn planner_input_from_text(
+    text: &str,
+    catalogues: &HashMap<String, Arc<Catalogue>>,
+) -> Result<StoredPlanInput, StoreError> {
+    match probe(text, INPUT, CATALOGUED_FORM)?.0 {
+        1 => parse(text, INPUT),
+        TABLE_FORM => from_table(parse(text, INPUT)?),
+        _ => from_catalogued(parse(text, INPUT)?, catalogues),
+    }
+}
+
+fn from_table(table: TableInputIn) -> Result<StoredPlanInput, StoreError> {
     let skus = table.skus;
     let candidates = table
         .locations
         .into_iter()
         .map(
             |LocationRow(location, kind, lat, lon, bits, capacity, units)| {
-                if units.len() != skus.len() {
-                    return Err(StoreError::Corrupt(format!(
-                        "{WHAT}: location {location} lists {} stock figures for {} SKUs",
-                        units.len(),
-                        skus.len()
-                    )));
-                }
                 let point = GeoPoint::parse(lat, lon).map_err(|e| {
-                    StoreError::Corrupt(format!("{WHAT}: location {location}: {e}"))
+                    StoreError::Corrupt(format!("{INPUT}: location {location}: {e}"))
                 })?;
-                Ok(Candidate {
-                    kind,
-                    point,
-                    capabilities: Capabilities {
-                        ships: flag(bits, 0),
-                        pickup: flag(bits, 1),
-                        ship_from_store: flag(bits, 2),
-                    },
-                    active: flag(bits, 3),
-                    in_channel_pool: flag(bits, 4),
-                    capacity_left_today: capacity,
-                    stock: skus
-                        .iter()
-                        .zip(units)
-                        .filter_map(|(sku, n)| n.map(|n| (sku.clone(), n)))
-                        .collect(),
-                    location,
-                })
+                let row = PerOrder {
+                    bits,
+                    capacity,
+                    units,
+                };
+                candidate(location, kind, point, row, &skus)
             },
         )
         .collect::<Result<_, _>>()?;
     Ok(StoredPlanInput {
         order: table.order,
         input: table.input,
+        candidates,
+    })
+}
+
+fn from_catalogued(
+    stored: CataloguedInputIn,
+    catalogues: &HashMap<String, Arc<Catalogue>>,
+) -> Result<StoredPlanInput, StoreError> {
+    let catalogue = catalogues.get(&stored.catalogue).ok_or_else(|| {
+        StoreError::Corrupt(format!(
+            "{INPUT}: location catalogue {} was not read",
+            stored.catalogue
+        ))
+    })?;
+    let skus = stored.skus;
+    let candidates = stored
+        .locations
+        .into_iter()
+        .map(|CandidateRow(i, bits, capacity, units)| {
+            let listed = catalogue.row(i).ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "{INPUT}: catalogue {} has no row {i}",
+                    catalogue.id()
+                ))
+            })?;
+            let point = listed
+                .point()
+                .map_err(|e| StoreError::Corrupt(format!("{INPUT}: {e}")))?;
+            let CataloguedLocation(location, kind, ..) = listed;
+            let row = PerOrder {
+                bits,
+                capacity,
+                units,
+            };
+            candidate(location.clone(), *kind, point, row, &skus)
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(StoredPlanInput {
+        order: stored.order,
+        input: stored.input,
         candidates,
     })
 }
@@ -248,9 +346,9 @@ pub(super) fn explanation_text(e: &Explanation) -> Result<String, StoreError> {
 
 pub(super) fn explanation_from_text(text: &str) -> Result<Explanation, StoreError> {
     const WHAT: &str = "stored routing explanation";
-    let table: ExplanationIn = match read(text, WHAT)? {
-        Stored::Fields(explanation) => return Ok(explanation),
-        Stored::Table(table) => table,
+    let table: ExplanationIn = match probe(text, WHAT, TABLE_FORM)?.0 {
+        1 => return parse(text, WHAT),
+        _ => parse(text, WHAT)?,
     };
     Ok(Explanation {
         strategy: table.strategy,
@@ -322,6 +420,42 @@ mod tests {
         StoredPlanInput::new(OrderId::new(), input, candidates())
     }
 
+    fn catalogued(original: &StoredPlanInput) -> (String, HashMap<String, Arc<Catalogue>>) {
+        let catalogue = Catalogue::listing(&original.candidates).unwrap();
+        let text = planner_input_text(original, &catalogue).unwrap();
+        assert_eq!(
+            catalogue_of(&text).unwrap().as_deref(),
+            Some(catalogue.id())
+        );
+        let id = catalogue.id().to_owned();
+        (text, HashMap::from([(id, Arc::new(catalogue))]))
+    }
+
+    /// Form 2 as the builds before the catalogues wrote it.
+    fn form_2(stored: &StoredPlanInput) -> String {
+        let skus = sku_columns(&stored.candidates);
+        let locations: Vec<_> = stored
+            .candidates
+            .iter()
+            .map(|c| {
+                LocationRow(
+                    &c.location,
+                    c.kind,
+                    c.point.lat(),
+                    c.point.lon(),
+                    flags(c),
+                    c.capacity_left_today,
+                    units_of(c, &skus),
+                )
+            })
+            .collect();
+        serde_json::json!({
+            "v": 2, "order": stored.order, "input": stored.input, "skus": skus,
+            "locations": locations,
+        })
+        .to_string()
+    }
+
     #[test]
     fn a_planner_input_reads_back_exactly_as_it_was_stored() {
         for input in [
@@ -329,24 +463,51 @@ mod tests {
             pickup_input(&[("A", 1)], "loc-0007"),
         ] {
             let original = stored(input);
-            let text = planner_input_text(&original).unwrap();
-            assert_eq!(planner_input_from_text(&text).unwrap(), original);
+            let (text, catalogues) = catalogued(&original);
+            assert_eq!(
+                planner_input_from_text(&text, &catalogues).unwrap(),
+                original
+            );
         }
     }
 
     #[test]
-    fn planner_inputs_stored_before_the_table_form_are_still_read() {
+    fn planner_inputs_stored_in_earlier_forms_are_still_read() {
         let original = stored(ship_input(&[("A", 1), ("C", 1)], (41.0, -3.5)));
+        let none = HashMap::new();
         let form_1 = serde_json::to_string(&original).unwrap();
-        assert_eq!(planner_input_from_text(&form_1).unwrap(), original);
+        assert_eq!(planner_input_from_text(&form_1, &none).unwrap(), original);
+        let form_2 = form_2(&original);
+        assert_eq!(catalogue_of(&form_2).unwrap(), None);
+        assert_eq!(planner_input_from_text(&form_2, &none).unwrap(), original);
     }
 
     #[test]
-    fn the_table_forms_take_well_under_half_the_space() {
+    fn a_planner_input_needs_its_catalogue_and_rows_the_catalogue_has() {
+        let original = stored(ship_input(&[("A", 1)], (41.0, -3.5)));
+        let (text, catalogues) = catalogued(&original);
+        let e = planner_input_from_text(&text, &HashMap::new()).unwrap_err();
+        assert!(e.to_string().contains("was not read"), "{e}");
+        let broken = text.replacen("\"locations\":[[", "\"locations\":[[9999", 1);
+        let e = planner_input_from_text(&broken, &catalogues).unwrap_err();
+        assert!(e.to_string().contains("has no row 9999"), "{e}");
+        // A catalogue that lists a location elsewhere cannot carry the order's input.
+        let mut moved = original.clone();
+        moved.candidates[0].point = GeoPoint::parse(1.0, 1.0).unwrap();
+        let e = planner_input_text(
+            &moved,
+            &catalogues[catalogue_of(&text).unwrap().unwrap().as_str()],
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("not in catalogue"), "{e}");
+    }
+
+    #[test]
+    fn the_stored_forms_take_well_under_half_the_space() {
         let input = stored(ship_input(&[("A", 1), ("B", 2), ("C", 1)], (41.0, -3.5)));
         let plan = planner::plan(&input.input, &input.candidates, &profile_with(|_| {})).unwrap();
         let input_sizes = (
-            planner_input_text(&input).unwrap().len(),
+            catalogued(&input).0.len(),
             serde_json::to_string(&input).unwrap().len(),
         );
         let explanation_sizes = (
@@ -356,6 +517,10 @@ mod tests {
         for (table, fields) in [input_sizes, explanation_sizes] {
             assert!(table * 2 < fields, "{table} bytes against {fields}");
         }
+        assert!(
+            catalogued(&input).0.len() * 3 < form_2(&input).len() * 2,
+            "form 3 leaves the coordinates to the catalogue"
+        );
     }
 
     #[test]
@@ -382,7 +547,9 @@ mod tests {
 
     #[test]
     fn a_stored_form_newer_than_this_build_is_refused_by_name() {
-        let e = planner_input_from_text(r#"{"v":3,"order":"x"}"#).unwrap_err();
+        let e = planner_input_from_text(r#"{"v":4,"order":"x"}"#, &HashMap::new()).unwrap_err();
+        assert!(e.to_string().contains("stored form 4"), "{e}");
+        let e = explanation_from_text(r#"{"v":3}"#).unwrap_err();
         assert!(e.to_string().contains("stored form 3"), "{e}");
         let e = explanation_from_text(r#"{"v":9}"#).unwrap_err();
         assert!(e.to_string().contains("stored form 9"), "{e}");
@@ -391,10 +558,10 @@ mod tests {
     #[test]
     fn a_location_whose_stock_does_not_match_the_sku_list_is_corrupt() {
         let original = stored(ship_input(&[("A", 1)], (41.0, -3.5)));
-        let text = planner_input_text(&original).unwrap();
+        let (text, catalogues) = catalogued(&original);
         let broken = text.replacen("[5,2,9]", "[5,2]", 1);
         assert_ne!(broken, text, "the fixture's first row changed");
-        let e = planner_input_from_text(&broken).unwrap_err();
+        let e = planner_input_from_text(&broken, &catalogues).unwrap_err();
         assert!(e.to_string().contains("stock figures"), "{e}");
     }
 }

@@ -88,6 +88,16 @@ impl FakeInventory {
         });
     }
 
+    pub fn move_location(&self, id: &str, lat: f64, lon: f64) {
+        let mut state = self.state.lock().unwrap();
+        let location = state
+            .locations
+            .iter_mut()
+            .find(|l| l.id == loc(id))
+            .unwrap();
+        location.point = GeoPoint::parse(lat, lon).unwrap();
+    }
+
     pub fn set_stock(&self, s: &str, l: &str, units: u32) {
         self.state
             .lock()

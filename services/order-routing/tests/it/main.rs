@@ -4,6 +4,7 @@
 //! journeys against the real inventory service on PostgreSQL, Redis and RabbitMQ (`e2e`).
 
 mod auth;
+mod catalogues;
 mod e2e;
 mod e2e_harness;
 mod fakes;

@@ -1,5 +1,6 @@
-//! A running order-routing service on a fresh PostgreSQL database, with fake peers, the
-//! in-process bus (these tests are not about the broker) and a manual clock.
+//! A running order-routing service on a fresh PostgreSQL database (or a SQLite file, the
+//! embedded mode's store), with fake peers, the in-process bus (these tests are not about the
+//! broker) and a manual clock.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,7 +17,7 @@ use omni_platform::events::in_process::InProcessBus;
 use omni_platform::events::{
     ConsumerHandle, Envelope, EventBus, EventHandler, HandlerError, Subscription,
 };
-use omni_platform::testkit::TestDatabase;
+use omni_platform::testkit::{TestDatabase, unique_name};
 use omni_proto::common::v1 as common;
 use omni_proto::orders::v1 as pb;
 use omni_proto::orders::v1::order_service_client::OrderServiceClient;
@@ -52,9 +53,35 @@ impl EventHandler for Collector {
     }
 }
 
+/// Where the service under test keeps its data.
+pub enum HarnessDb {
+    Postgres(TestDatabase),
+    Sqlite(std::path::PathBuf),
+}
+
+impl HarnessDb {
+    fn url(&self) -> String {
+        match self {
+            Self::Postgres(db) => db.url().to_owned(),
+            Self::Sqlite(path) => format!("sqlite://{}?mode=rwc", path.display()),
+        }
+    }
+
+    async fn remove(self) {
+        match self {
+            Self::Postgres(db) => db.drop_database().await,
+            Self::Sqlite(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+        }
+    }
+}
+
 pub struct Harness {
     pub app: Option<Application>,
-    pub db: Option<TestDatabase>,
+    db: Option<HarnessDb>,
     pub clock: ManualClock,
     pub bus: Arc<InProcessBus>,
     pub inventory: Arc<FakeInventory>,
@@ -69,7 +96,16 @@ pub struct Harness {
 impl Harness {
     /// A warehouse `w1` in Shanghai and two stores `s1` (near) and `s2` (farther).
     pub async fn start() -> Self {
-        let db = TestDatabase::postgres().await;
+        Self::start_on(HarnessDb::Postgres(TestDatabase::postgres().await)).await
+    }
+
+    /// The same on a SQLite file of its own.
+    pub async fn start_on_sqlite() -> Self {
+        let path = std::env::temp_dir().join(format!("{}.db", unique_name("orders")));
+        Self::start_on(HarnessDb::Sqlite(path)).await
+    }
+
+    async fn start_on(db: HarnessDb) -> Self {
         let clock = ManualClock::new(chrono::Utc.with_ymd_and_hms(2025, 3, 1, 10, 0, 0).unwrap());
         let inventory = Arc::new(FakeInventory::new(clock.clone()));
         inventory.add_location("w1", LocationKind::Warehouse, 31.0, 121.0);
@@ -82,30 +118,8 @@ impl Harness {
         let mut sub = Subscription::new("test.collector", ["order.#", "fulfilment.#"]);
         sub.retry_backoff = Duration::from_millis(20);
         let collector = bus.subscribe(sub, events.clone()).await.unwrap();
-        let config = OrdersConfig::from_env(&Env::from_pairs([
-            ("DATABASE_URL", db.url()),
-            ("LISTEN_ADDR", "127.0.0.1:0"),
-        ]))
-        .unwrap();
-        let app = Application::build_with(
-            config,
-            Infra {
-                bus: bus.clone(),
-                parked: Some(bus.clone()),
-                clock: Arc::new(clock.clone()),
-                queues: ConsumerQueues::default(),
-            },
-            Peers {
-                inventory: inventory.clone(),
-                member: member.clone(),
-                probe: crash.clone(),
-            },
-        )
-        .await
-        .unwrap();
-        let url = format!("http://{}", app.grpc_addr());
-        let orders = OrderServiceClient::connect(url.clone()).await.unwrap();
-        let stores = StoreServiceClient::connect(url).await.unwrap();
+        let app = build_app(&db, &clock, &bus, &inventory, &member, &crash).await;
+        let (orders, stores) = clients(&app).await;
         Self {
             app: Some(app),
             db: Some(db),
@@ -121,6 +135,26 @@ impl Harness {
         }
     }
 
+    /// Stops the service and starts a new one on the same database, bus and peers: what a
+    /// process keeps in memory is gone.
+    pub async fn restart(&mut self) {
+        if let Some(app) = self.app.take() {
+            app.shutdown().await;
+        }
+        let db = self.db.as_ref().unwrap();
+        let app = build_app(
+            db,
+            &self.clock,
+            &self.bus,
+            &self.inventory,
+            &self.member,
+            &self.crash,
+        )
+        .await;
+        (self.orders, self.stores) = clients(&app).await;
+        self.app = Some(app);
+    }
+
     pub async fn stop(mut self) {
         if let Some(app) = self.app.take() {
             app.shutdown().await;
@@ -129,7 +163,7 @@ impl Harness {
             collector.shutdown().await;
         }
         if let Some(db) = self.db.take() {
-            db.drop_database().await;
+            db.remove().await;
         }
     }
 
@@ -213,6 +247,44 @@ impl Harness {
     pub async fn publish(&self, event: Envelope) {
         self.bus.publish(&[event]).await.unwrap();
     }
+}
+
+async fn build_app(
+    db: &HarnessDb,
+    clock: &ManualClock,
+    bus: &Arc<InProcessBus>,
+    inventory: &Arc<FakeInventory>,
+    member: &Arc<FakeMember>,
+    crash: &Arc<CrashSwitch>,
+) -> Application {
+    let config = OrdersConfig::from_env(&Env::from_pairs([
+        ("DATABASE_URL", db.url().as_str()),
+        ("LISTEN_ADDR", "127.0.0.1:0"),
+    ]))
+    .unwrap();
+    Application::build_with(
+        config,
+        Infra {
+            bus: bus.clone(),
+            parked: Some(bus.clone()),
+            clock: Arc::new(clock.clone()),
+            queues: ConsumerQueues::default(),
+        },
+        Peers {
+            inventory: inventory.clone(),
+            member: member.clone(),
+            probe: crash.clone(),
+        },
+    )
+    .await
+    .unwrap()
+}
+
+async fn clients(app: &Application) -> (OrderServiceClient<Channel>, StoreServiceClient<Channel>) {
+    let url = format!("http://{}", app.grpc_addr());
+    let orders = OrderServiceClient::connect(url.clone()).await.unwrap();
+    let stores = StoreServiceClient::connect(url).await.unwrap();
+    (orders, stores)
 }
 
 pub fn count(events: &[Envelope], key: &str) -> usize {

@@ -1,5 +1,6 @@
 //! sea-orm entities of the tables in `omni-orders-migration`.
 
+pub mod location_catalogues;
 pub mod orders;
 pub mod placements;
 pub mod request_keys;
