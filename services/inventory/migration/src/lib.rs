@@ -6,6 +6,7 @@
 use sea_orm_migration::prelude::*;
 
 mod m0001_inventory;
+mod m0002_expiring_holds_index;
 
 pub struct Migrator;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         let mut all = omni_platform::events::migration::migrations();
         all.push(Box::new(m0001_inventory::Migration));
+        all.push(Box::new(m0002_expiring_holds_index::Migration));
         all
     }
 }

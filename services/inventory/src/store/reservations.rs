@@ -340,7 +340,8 @@ impl Store {
 
     /// Unconfirmed HELD reservations due at `now`, claimed with `SKIP LOCKED` so replicas of
     /// the reaper do not take the same rows (the lock ends with this short transaction; the
-    /// settlement re-checks the state under its own lock).
+    /// settlement re-checks the state under its own lock). The predicate is the partial index
+    /// `reservations_expiring`'s, word for word, so the planner can use it.
     pub async fn due_for_expiry(
         &self,
         now: DateTime<Utc>,
@@ -350,11 +351,12 @@ impl Store {
         let rows = sql::query_all(
             &txn,
             &format!(
-                "SELECT id FROM reservations WHERE status = 'HELD' AND confirmed = $1 \
-                 AND expires_at IS NOT NULL AND expires_at <= $2 ORDER BY expires_at LIMIT $3{}",
+                "SELECT id FROM reservations \
+                 WHERE status = 'HELD' AND NOT confirmed AND expires_at IS NOT NULL \
+                 AND expires_at <= $1 ORDER BY expires_at LIMIT $2{}",
                 sql::for_update_skip_locked(txn.get_database_backend())
             ),
-            vec![false.into(), now.into(), (limit as i64).into()],
+            vec![now.into(), (limit as i64).into()],
         )
         .await?;
         txn.commit().await?;

@@ -156,3 +156,60 @@ async fn confirming_a_released_hold_is_refused_naming_its_state() {
         "{missing:?}"
     );
 }
+
+/// What the plans can be, not which one a planner picks today: the reaper's query can use an
+/// index of only unconfirmed, expiring holds, and nothing but the primary key can serve a
+/// write by id (m0002).
+#[tokio::test]
+async fn the_reaper_has_an_index_of_its_own_that_writes_by_id_cannot_take() {
+    let (store, db) = store().await;
+    let (due, confirmed) = (hold_id("due"), hold_id("confirmed"));
+    for id in [&due, &confirmed] {
+        store
+            .insert_hold(&hold(id, false), &[event(id)])
+            .await
+            .unwrap();
+    }
+    store
+        .update_hold(&confirmed, HoldChange::Confirm, at(5))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(store.due_for_expiry(at(500), 10).await.unwrap(), vec![due]);
+
+    let conn = db.connect().await;
+    let indexes: Vec<String> = conn
+        .query_all_raw(Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'reservations' ORDER BY 1",
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.try_get("", "indexname").unwrap())
+        .collect();
+    assert_eq!(indexes, ["reservations_expiring", "reservations_pkey"]);
+
+    let txn = conn.begin().await.unwrap();
+    let plan =
+        |sql: &str| Statement::from_string(conn.get_database_backend(), format!("EXPLAIN {sql}"));
+    txn.execute_unprepared("SET LOCAL enable_seqscan = off")
+        .await
+        .unwrap();
+    let reaper = txn
+        .query_all_raw(plan(
+            "SELECT id FROM reservations WHERE status = 'HELD' AND NOT confirmed \
+             AND expires_at IS NOT NULL AND expires_at <= now() ORDER BY expires_at LIMIT 10",
+        ))
+        .await
+        .unwrap();
+    let text: Vec<String> = reaper
+        .iter()
+        .map(|r| r.try_get("", "QUERY PLAN").unwrap())
+        .collect();
+    assert!(
+        text.iter().any(|l| l.contains("reservations_expiring")),
+        "{text:#?}"
+    );
+    txn.rollback().await.unwrap();
+}
