@@ -139,8 +139,8 @@ pub struct LocationCatalogues {
 
 impl LocationCatalogues {
     /// The catalogue that lists every one of `candidates` as it is: the newest if it does,
-    /// otherwise a new one, to be written with the order ([`insert_if_new`]) and then
-    /// [`adopt`](Self::adopt)ed.
+    /// otherwise a new one, to be written with the order (in its statement on PostgreSQL, by
+    /// `insert_if_new` in its transaction on SQLite) and then [`adopt`](Self::adopt)ed.
     pub async fn for_candidates<C: ConnectionTrait>(
         &self,
         db: &C,
