@@ -107,8 +107,20 @@ impl Catalogue {
         self.rows.get(i as usize)
     }
 
-    fn lists_all(&self, candidates: &[Candidate]) -> bool {
-        candidates.iter().all(|c| self.index_of(c).is_some())
+    /// The row of each of `candidates`, in their order; an error naming the first this
+    /// catalogue does not list as it is.
+    pub(super) fn rows_of(&self, candidates: &[Candidate]) -> Result<Vec<u32>, StoreError> {
+        candidates
+            .iter()
+            .map(|c| {
+                self.index_of(c).ok_or_else(|| {
+                    StoreError::Corrupt(format!(
+                        "location {} is not in catalogue {} as the order saw it",
+                        c.location, self.id
+                    ))
+                })
+            })
+            .collect()
     }
 
     /// This catalogue with `candidates`' rows added or, for locations that moved, replacing
@@ -123,10 +135,12 @@ impl Catalogue {
     }
 }
 
-/// A catalogue an order refers to, and whether it must be written with that order.
+/// A catalogue an order refers to, whether it must be written with that order, and the row of
+/// each of the order's candidates in it.
 pub struct CatalogueFor {
     pub catalogue: Arc<Catalogue>,
     pub is_new: bool,
+    pub rows: Vec<u32>,
 }
 
 #[derive(Default)]
@@ -159,19 +173,24 @@ impl LocationCatalogues {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        Ok(match newest {
-            Some(catalogue) if catalogue.lists_all(candidates) => CatalogueFor {
-                catalogue,
+        if let Some(newest) = &newest
+            && let Ok(rows) = newest.rows_of(candidates)
+        {
+            return Ok(CatalogueFor {
+                catalogue: Arc::clone(newest),
                 is_new: false,
-            },
-            Some(catalogue) => CatalogueFor {
-                catalogue: Arc::new(catalogue.extended(candidates)?),
-                is_new: true,
-            },
-            None => CatalogueFor {
-                catalogue: Arc::new(Catalogue::listing(candidates)?),
-                is_new: true,
-            },
+                rows,
+            });
+        }
+        let catalogue = Arc::new(match newest {
+            Some(newest) => newest.extended(candidates)?,
+            None => Catalogue::listing(candidates)?,
+        });
+        let rows = catalogue.rows_of(candidates)?;
+        Ok(CatalogueFor {
+            catalogue,
+            is_new: true,
+            rows,
         })
     }
 
@@ -299,7 +318,7 @@ mod tests {
         let mut moved = candidates();
         moved[1].point = GeoPoint::parse(31.0, 121.000_001).unwrap();
         assert_eq!(catalogue.index_of(&moved[1]), None);
-        assert!(!catalogue.lists_all(&moved));
+        assert!(catalogue.rows_of(&moved).is_err());
         let opened = candidate(warehouse("w0", 30.0, 120.0), &[]);
         let extended = catalogue
             .extended(&[moved[1].clone(), opened.clone()])
@@ -309,7 +328,7 @@ mod tests {
             3,
             "the moved row replaced, the new one added"
         );
-        assert!(extended.lists_all(&moved));
+        assert!(extended.rows_of(&moved).is_ok());
         assert_eq!(extended.index_of(&opened), Some(1), "s1, w0, w1");
         assert_eq!(
             extended.index_of(&candidates()[1]),

@@ -68,13 +68,15 @@ pub async fn insert(
     catalogues: &LocationCatalogues,
     placed: PlacedOrder<'_>,
 ) -> Result<Option<RowVersion>, StoreError> {
+    let chosen = catalogues
+        .for_candidates(db, &placed.planner_input.candidates)
+        .await?;
+    let planner_input = stored_forms::planner_input_text(placed.planner_input, &chosen)?;
     let CatalogueFor {
         catalogue,
         is_new: new_catalogue,
-    } = catalogues
-        .for_candidates(db, &placed.planner_input.candidates)
-        .await?;
-    let planner_input = stored_forms::planner_input_text(placed.planner_input, &catalogue)?;
+        ..
+    } = chosen;
     let created_at = placed.record.created_at;
     let version = if db.get_database_backend() == DbBackend::Postgres {
         let mut values = orders::insert_values(placed.record, planner_input)?;

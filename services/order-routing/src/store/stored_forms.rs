@@ -18,7 +18,7 @@ use omni_types::{GeoPoint, LocationId, OrderId, Quantity, Sku};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::location_catalogues::{Catalogue, CataloguedLocation};
+use super::location_catalogues::{Catalogue, CatalogueFor, CataloguedLocation};
 use super::{StoreError, to_json};
 use crate::domain::order::LineId;
 use crate::domain::planner::{
@@ -38,11 +38,11 @@ struct FormProbe {
 }
 
 fn probe(text: &str, what: &str, newest: u8) -> Result<(u8, Option<String>), StoreError> {
-    let probe: FormProbe =
-        serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))?;
-    match probe.v.unwrap_or(1) {
-        v if v <= newest => Ok((v, probe.catalogue)),
-        v => Err(StoreError::Corrupt(format!(
+    let probe: FormProbe = parse(text, what)?;
+    match probe.v {
+        None => Ok((1, probe.catalogue)),
+        Some(v) if (TABLE_FORM..=newest).contains(&v) => Ok((v, probe.catalogue)),
+        Some(v) => Err(StoreError::Corrupt(format!(
             "{what} is in stored form {v}, which this build cannot read (it reads 1 to {newest})"
         ))),
     }
@@ -167,37 +167,32 @@ struct CataloguedInputIn {
     locations: Vec<CandidateRow>,
 }
 
-/// Form 3, over `catalogue`, which must list every candidate as it is
-/// ([`super::location_catalogues::LocationCatalogues::for_candidates`]).
+/// Form 3, over the catalogue [`LocationCatalogues::for_candidates`] chose for the candidates.
+///
+/// [`LocationCatalogues::for_candidates`]: super::location_catalogues::LocationCatalogues::for_candidates
 pub(super) fn planner_input_text(
     stored: &StoredPlanInput,
-    catalogue: &Catalogue,
+    catalogue: &CatalogueFor,
 ) -> Result<String, StoreError> {
+    if catalogue.rows.len() != stored.candidates.len() {
+        return Err(StoreError::Corrupt(format!(
+            "{INPUT}: {} catalogue rows for {} candidates",
+            catalogue.rows.len(),
+            stored.candidates.len()
+        )));
+    }
     let skus = sku_columns(&stored.candidates);
     let locations = stored
         .candidates
         .iter()
-        .map(|c| {
-            let row = catalogue.index_of(c).ok_or_else(|| {
-                StoreError::Corrupt(format!(
-                    "location {} is not in catalogue {} as the order saw it",
-                    c.location,
-                    catalogue.id()
-                ))
-            })?;
-            Ok(CandidateRow(
-                row,
-                flags(c),
-                c.capacity_left_today,
-                units_of(c, &skus),
-            ))
-        })
-        .collect::<Result<_, StoreError>>()?;
+        .zip(&catalogue.rows)
+        .map(|(c, &row)| CandidateRow(row, flags(c), c.capacity_left_today, units_of(c, &skus)))
+        .collect();
     to_json(&CataloguedInputOut {
         v: CATALOGUED_FORM,
         order: &stored.order,
         input: &stored.input,
-        catalogue: catalogue.id(),
+        catalogue: catalogue.catalogue.id(),
         skus: &skus,
         locations,
     })
@@ -422,7 +417,13 @@ mod tests {
 
     fn catalogued(original: &StoredPlanInput) -> (String, HashMap<String, Arc<Catalogue>>) {
         let catalogue = Catalogue::listing(&original.candidates).unwrap();
-        let text = planner_input_text(original, &catalogue).unwrap();
+        let chosen = CatalogueFor {
+            rows: catalogue.rows_of(&original.candidates).unwrap(),
+            catalogue: Arc::new(catalogue),
+            is_new: true,
+        };
+        let text = planner_input_text(original, &chosen).unwrap();
+        let catalogue = Arc::into_inner(chosen.catalogue).unwrap();
         assert_eq!(
             catalogue_of(&text).unwrap().as_deref(),
             Some(catalogue.id())
@@ -494,11 +495,9 @@ mod tests {
         // A catalogue that lists a location elsewhere cannot carry the order's input.
         let mut moved = original.clone();
         moved.candidates[0].point = GeoPoint::parse(1.0, 1.0).unwrap();
-        let e = planner_input_text(
-            &moved,
-            &catalogues[catalogue_of(&text).unwrap().unwrap().as_str()],
-        )
-        .unwrap_err();
+        let e = catalogues[catalogue_of(&text).unwrap().unwrap().as_str()]
+            .rows_of(&moved.candidates)
+            .unwrap_err();
         assert!(e.to_string().contains("not in catalogue"), "{e}");
     }
 
@@ -549,6 +548,8 @@ mod tests {
     fn a_stored_form_newer_than_this_build_is_refused_by_name() {
         let e = planner_input_from_text(r#"{"v":4,"order":"x"}"#, &HashMap::new()).unwrap_err();
         assert!(e.to_string().contains("stored form 4"), "{e}");
+        let e = planner_input_from_text(r#"{"v":0,"order":"x"}"#, &HashMap::new()).unwrap_err();
+        assert!(e.to_string().contains("stored form 0"), "{e}");
         let e = explanation_from_text(r#"{"v":3}"#).unwrap_err();
         assert!(e.to_string().contains("stored form 3"), "{e}");
         let e = explanation_from_text(r#"{"v":9}"#).unwrap_err();
