@@ -6,7 +6,9 @@
 //! freeing those 8,000 strings was ~40 % of the inventory service's CPU for such an answer. A
 //! [`LevelGrid`] names each SKU and each location once and encodes the rows from them.
 //!
-//! Decoding always fills [`GetAvailabilityResponse::levels`]; the grid is for building answers
+//! Layout GRID (`AvailabilityGrid`, field 3) names each SKU and location once on the wire too;
+//! that part is the generated struct. Decoding fills [`GetAvailabilityResponse::levels`] and
+//! [`GetAvailabilityResponse::grid`] as the wire had them; [`LevelGrid`] is for building answers
 //! and is empty in a decoded one.
 
 use prost::bytes::{Buf, BufMut};
@@ -16,10 +18,11 @@ use prost::encoding::{
 };
 use serde::ser::SerializeStruct;
 
-use crate::inventory::v1::{LocationCapacity, StockLevel};
+use crate::inventory::v1::{AvailabilityGrid, LocationCapacity, StockLevel};
 
 const LEVELS_TAG: u32 = 1;
 const CAPACITIES_TAG: u32 = 2;
+const GRID_TAG: u32 = 3;
 
 // StockLevel's field numbers (inventory.proto).
 const SKU_TAG: u32 = 1;
@@ -34,8 +37,89 @@ pub struct GetAvailabilityResponse {
     pub levels: Vec<StockLevel>,
     /// One row per reported location.
     pub capacities: Vec<LocationCapacity>,
+    /// Layout GRID as decoded: every counter, each SKU and location named once.
+    pub grid: Option<AvailabilityGrid>,
     /// Further rows of `levels`, encoded after them; never filled by decoding.
-    pub grid: LevelGrid,
+    pub level_grid: LevelGrid,
+    /// Layout GRID being sent, encoded as `grid` (when `grid` is not set); never filled by
+    /// decoding.
+    pub packed_grid: Option<PackedGrid>,
+}
+
+/// Layout GRID built for sending: the ids once, each counter column varint-encoded as it is
+/// made. Encoding from [`AvailabilityGrid`] walks every column once for its length at each
+/// level of nesting and again to write it; here a column is walked once.
+#[derive(Clone, PartialEq, Default, Debug)]
+pub struct PackedGrid {
+    skus: Vec<String>,
+    location_ids: Vec<String>,
+    /// on_hand, reserved, safety_stock, available: fields 3 to 6, packed.
+    columns: [Vec<u8>; 4],
+}
+
+impl From<LevelGrid> for PackedGrid {
+    fn from(grid: LevelGrid) -> Self {
+        // Most counters fit in two bytes.
+        let mut columns: [Vec<u8>; 4] = std::array::from_fn(|_| Vec::with_capacity(grid.len() * 2));
+        for counters in &grid.counters {
+            for (column, value) in columns.iter_mut().zip(counters.fields()) {
+                encode_varint(value as u64, column);
+            }
+        }
+        Self {
+            skus: grid.skus,
+            location_ids: grid.location_ids,
+            columns,
+        }
+    }
+}
+
+impl PackedGrid {
+    fn body_len(&self) -> usize {
+        let ids: usize = [(SKU_TAG, &self.skus), (LOCATION_ID_TAG, &self.location_ids)]
+            .into_iter()
+            .map(|(tag, ids)| prost::encoding::string::encoded_len_repeated(tag, ids))
+            .sum();
+        let columns: usize = COUNTER_TAGS
+            .iter()
+            .zip(&self.columns)
+            .filter(|(_, column)| !column.is_empty())
+            .map(|(tag, column)| {
+                key_len(*tag) + encoded_len_varint(column.len() as u64) + column.len()
+            })
+            .sum();
+        ids + columns
+    }
+
+    fn encoded_len(&self) -> usize {
+        let body = self.body_len();
+        key_len(GRID_TAG) + encoded_len_varint(body as u64) + body
+    }
+
+    /// The grid as the receiver decodes it.
+    pub fn to_grid(&self) -> Result<AvailabilityGrid, prost::DecodeError> {
+        let mut body = Vec::with_capacity(self.body_len());
+        self.encode_body(&mut body);
+        <AvailabilityGrid as prost::Message>::decode(body.as_slice())
+    }
+
+    fn encode(&self, buf: &mut impl BufMut) {
+        encode_key(GRID_TAG, WireType::LengthDelimited, buf);
+        encode_varint(self.body_len() as u64, buf);
+        self.encode_body(buf);
+    }
+
+    fn encode_body(&self, buf: &mut impl BufMut) {
+        prost::encoding::string::encode_repeated(SKU_TAG, &self.skus, buf);
+        prost::encoding::string::encode_repeated(LOCATION_ID_TAG, &self.location_ids, buf);
+        for (tag, column) in COUNTER_TAGS.iter().zip(&self.columns) {
+            if !column.is_empty() {
+                encode_key(*tag, WireType::LengthDelimited, buf);
+                encode_varint(column.len() as u64, buf);
+                buf.put_slice(column);
+            }
+        }
+    }
 }
 
 /// Rows of every SKU at every location, SKU by SKU, each id held once.
@@ -133,6 +217,19 @@ impl LevelGrid {
         self.counters.is_empty()
     }
 
+    /// The same counters in layout GRID's columns.
+    pub fn into_packed(self) -> AvailabilityGrid {
+        let column = |field: fn(&Counters) -> i64| self.counters.iter().map(field).collect();
+        AvailabilityGrid {
+            on_hand: column(|c| c.on_hand),
+            reserved: column(|c| c.reserved),
+            safety_stock: column(|c| c.safety_stock),
+            available: column(|c| c.available),
+            skus: self.skus,
+            location_ids: self.location_ids,
+        }
+    }
+
     /// The rows as the generated message holds them (one string per id per row).
     pub fn rows(&self) -> impl Iterator<Item = StockLevel> + '_ {
         self.cells().map(|(sku, location, c)| StockLevel {
@@ -197,18 +294,75 @@ impl LevelGrid {
     }
 }
 
+impl AvailabilityGrid {
+    /// Refuses a grid whose columns do not each hold a value per SKU × location: a peer's bug,
+    /// which must not be read as counters of the wrong cells.
+    pub fn check_shape(&self) -> Result<(), GridShapeError> {
+        let expected = self.skus.len() * self.location_ids.len();
+        let columns = [
+            &self.on_hand,
+            &self.reserved,
+            &self.safety_stock,
+            &self.available,
+        ];
+        match columns.iter().find(|c| c.len() != expected) {
+            None => Ok(()),
+            Some(column) => Err(GridShapeError {
+                skus: self.skus.len(),
+                locations: self.location_ids.len(),
+                expected,
+                got: column.len(),
+            }),
+        }
+    }
+
+    /// Each cell as a row, SKU by SKU; nothing when the shape is wrong.
+    pub fn rows(&self) -> impl Iterator<Item = StockLevel> + '_ {
+        let width = self.location_ids.len();
+        let cells = if self.check_shape().is_ok() {
+            self.available.len()
+        } else {
+            0
+        };
+        (0..cells).map(move |i| StockLevel {
+            sku: self.skus[i / width].clone(),
+            location_id: self.location_ids[i % width].clone(),
+            on_hand: self.on_hand[i],
+            reserved: self.reserved[i],
+            safety_stock: self.safety_stock[i],
+            available: self.available[i],
+        })
+    }
+}
+
 impl GetAvailabilityResponse {
-    /// Every row, those of the grid after those of `levels`, as the wire carries them.
+    /// Every row, whichever layout carried it: `levels`, then the built rows, then the grid.
     pub fn all_levels(&self) -> impl Iterator<Item = StockLevel> + '_ {
-        self.levels.iter().cloned().chain(self.grid.rows())
+        let packed = self
+            .packed_grid
+            .iter()
+            .filter(|_| self.grid.is_none())
+            .flat_map(|p| p.to_grid().map(|g| g.rows().collect::<Vec<_>>()))
+            .flatten();
+        self.levels
+            .iter()
+            .cloned()
+            .chain(self.level_grid.rows())
+            .chain(self.grid.iter().flat_map(AvailabilityGrid::rows))
+            .chain(packed)
     }
 }
 
 impl prost::Message for GetAvailabilityResponse {
     fn encode_raw(&self, buf: &mut impl BufMut) {
         message::encode_repeated(LEVELS_TAG, &self.levels, buf);
-        self.grid.encode(buf);
+        self.level_grid.encode(buf);
         message::encode_repeated(CAPACITIES_TAG, &self.capacities, buf);
+        if let Some(grid) = &self.grid {
+            message::encode(GRID_TAG, grid, buf);
+        } else if let Some(packed) = &self.packed_grid {
+            packed.encode(buf);
+        }
     }
 
     fn merge_field(
@@ -221,14 +375,25 @@ impl prost::Message for GetAvailabilityResponse {
         match tag {
             LEVELS_TAG => message::merge_repeated(wire_type, &mut self.levels, buf, ctx),
             CAPACITIES_TAG => message::merge_repeated(wire_type, &mut self.capacities, buf, ctx),
+            GRID_TAG => message::merge(
+                wire_type,
+                self.grid.get_or_insert_with(AvailabilityGrid::default),
+                buf,
+                ctx,
+            ),
             _ => skip_field(wire_type, tag, buf, ctx),
         }
     }
 
     fn encoded_len(&self) -> usize {
         message::encoded_len_repeated(LEVELS_TAG, &self.levels)
-            + self.grid.encoded_len()
+            + self.level_grid.encoded_len()
             + message::encoded_len_repeated(CAPACITIES_TAG, &self.capacities)
+            + match (&self.grid, &self.packed_grid) {
+                (Some(grid), _) => message::encoded_len(GRID_TAG, grid),
+                (None, Some(packed)) => packed.encoded_len(),
+                (None, None) => 0,
+            }
     }
 
     fn clear(&mut self) {
@@ -240,17 +405,31 @@ impl prost::Message for GetAvailabilityResponse {
 // repeated fields left out.
 impl serde::Serialize for GetAvailabilityResponse {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let has_levels = !self.levels.is_empty() || !self.grid.is_empty();
+        let has_levels = !self.levels.is_empty() || !self.level_grid.is_empty();
         let has_capacities = !self.capacities.is_empty();
+        let grid = match (&self.grid, &self.packed_grid) {
+            (Some(grid), _) => Some(grid.clone()),
+            (None, Some(packed)) => Some(packed.to_grid().map_err(serde::ser::Error::custom)?),
+            (None, None) => None,
+        };
         let mut s = serializer.serialize_struct(
             "omni.inventory.v1.GetAvailabilityResponse",
-            usize::from(has_levels) + usize::from(has_capacities),
+            usize::from(has_levels) + usize::from(has_capacities) + usize::from(grid.is_some()),
         )?;
         if has_levels {
-            s.serialize_field("levels", &self.all_levels().collect::<Vec<_>>())?;
+            let rows: Vec<StockLevel> = self
+                .levels
+                .iter()
+                .cloned()
+                .chain(self.level_grid.rows())
+                .collect();
+            s.serialize_field("levels", &rows)?;
         }
         if has_capacities {
             s.serialize_field("capacities", &self.capacities)?;
+        }
+        if let Some(grid) = &grid {
+            s.serialize_field("grid", grid)?;
         }
         s.end()
     }
@@ -264,12 +443,16 @@ impl<'de> serde::Deserialize<'de> for GetAvailabilityResponse {
             levels: Option<Vec<StockLevel>>,
             #[serde(default)]
             capacities: Option<Vec<LocationCapacity>>,
+            #[serde(default)]
+            grid: Option<AvailabilityGrid>,
         }
         let json = Json::deserialize(deserializer)?;
         Ok(Self {
             levels: json.levels.unwrap_or_default(),
             capacities: json.capacities.unwrap_or_default(),
-            grid: LevelGrid::default(),
+            grid: json.grid,
+            level_grid: LevelGrid::default(),
+            packed_grid: None,
         })
     }
 }
@@ -287,6 +470,8 @@ mod tests {
         levels: Vec<StockLevel>,
         #[prost(message, repeated, tag = "2")]
         capacities: Vec<LocationCapacity>,
+        #[prost(message, optional, tag = "3")]
+        grid: Option<AvailabilityGrid>,
     }
 
     fn counters(i: i64) -> Counters {
@@ -331,11 +516,13 @@ mod tests {
         let built = GetAvailabilityResponse {
             levels: vec![first.clone()],
             capacities: vec![capacity()],
-            grid: grid.clone(),
+            level_grid: grid.clone(),
+            ..Default::default()
         };
         let generated = Generated {
             levels: std::iter::once(first).chain(grid.rows()).collect(),
             capacities: vec![capacity()],
+            grid: None,
         };
         assert_eq!(built.encoded_len(), generated.encoded_len());
         assert_eq!(built.encode_to_vec(), generated.encode_to_vec());
@@ -346,10 +533,12 @@ mod tests {
         let built = GetAvailabilityResponse {
             levels: Vec::new(),
             capacities: vec![capacity()],
-            grid: grid(),
+            level_grid: grid(),
+            ..Default::default()
         };
         let decoded = GetAvailabilityResponse::decode(built.encode_to_vec().as_slice()).unwrap();
-        assert!(decoded.grid.is_empty());
+        assert!(decoded.level_grid.is_empty());
+        assert_eq!(decoded.grid, None);
         assert_eq!(decoded.capacities, vec![capacity()]);
         let skus: Vec<(&str, &str)> = decoded
             .levels
@@ -368,7 +557,7 @@ mod tests {
             ]
         );
         assert_eq!(decoded.levels[4].on_hand, counters(4).on_hand);
-        assert_eq!(decoded.levels, built.grid.rows().collect::<Vec<_>>());
+        assert_eq!(decoded.levels, built.level_grid.rows().collect::<Vec<_>>());
     }
 
     #[test]
@@ -389,8 +578,8 @@ mod tests {
     fn json_names_every_row_once_whichever_way_it_was_built() {
         let built = GetAvailabilityResponse {
             levels: Vec::new(),
-            capacities: Vec::new(),
-            grid: grid(),
+            level_grid: grid(),
+            ..Default::default()
         };
         let json = serde_json::to_value(&built).unwrap();
         assert_eq!(json["levels"].as_array().unwrap().len(), 6);
@@ -400,8 +589,106 @@ mod tests {
             "empty fields are left out"
         );
         let back: GetAvailabilityResponse = serde_json::from_value(json).unwrap();
-        assert_eq!(back.levels, built.grid.rows().collect::<Vec<_>>());
+        assert_eq!(back.levels, built.level_grid.rows().collect::<Vec<_>>());
         let empty: GetAvailabilityResponse = serde_json::from_str("{}").unwrap();
         assert_eq!(empty, GetAvailabilityResponse::default());
+    }
+
+    /// An answer in layout GRID as a server builds it.
+    fn packed_answer() -> GetAvailabilityResponse {
+        GetAvailabilityResponse {
+            capacities: vec![capacity()],
+            packed_grid: Some(PackedGrid::from(grid())),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_packed_grid_holds_the_same_cells_as_the_rows() {
+        let packed = grid().into_packed();
+        assert_eq!(packed.check_shape(), Ok(()));
+        assert_eq!(packed.skus, ["SKU-1", "SKU-22", "S"]);
+        assert_eq!(packed.location_ids, ["wh-1", "store-longer-id"]);
+        assert_eq!(packed.on_hand[4], counters(4).on_hand);
+        assert_eq!(
+            packed.rows().collect::<Vec<_>>(),
+            grid().rows().collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn a_packed_grid_is_the_generated_message_on_the_wire() {
+        let built = packed_answer();
+        let generated = Generated {
+            levels: Vec::new(),
+            capacities: vec![capacity()],
+            grid: Some(grid().into_packed()),
+        };
+        assert_eq!(built.encoded_len(), generated.encoded_len());
+        assert_eq!(built.encode_to_vec(), generated.encode_to_vec());
+        let decoded = GetAvailabilityResponse::decode(built.encode_to_vec().as_slice()).unwrap();
+        assert_eq!(decoded.grid, Some(grid().into_packed()));
+        assert_eq!(decoded.capacities, vec![capacity()]);
+        assert!(decoded.levels.is_empty());
+        assert_eq!(
+            built.all_levels().collect::<Vec<_>>(),
+            grid().rows().collect::<Vec<_>>()
+        );
+        assert_eq!(
+            decoded.all_levels().collect::<Vec<_>>(),
+            grid().rows().collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn a_product_list_in_a_grid_is_a_fraction_of_its_rows() {
+        let skus: Vec<String> = (0..20).map(|i| format!("SKU-{i:05}")).collect();
+        let locations: Vec<String> = (0..200).map(|i| format!("store-{i:04}")).collect();
+        let cells = (0..4_000)
+            .map(|i| Counters {
+                on_hand: 100 + i % 400,
+                reserved: i % 7,
+                safety_stock: 2,
+                available: 98 + i % 400 - i % 7,
+            })
+            .collect();
+        let level_grid = LevelGrid::new(skus, locations, cells).unwrap();
+        let rows = GetAvailabilityResponse {
+            level_grid: level_grid.clone(),
+            ..Default::default()
+        };
+        let packed = GetAvailabilityResponse {
+            packed_grid: Some(PackedGrid::from(level_grid)),
+            ..Default::default()
+        };
+        let (rows, packed) = (rows.encoded_len(), packed.encoded_len());
+        assert!(packed * 4 < rows, "grid {packed} bytes against rows {rows}");
+    }
+
+    #[test]
+    fn a_grid_with_a_short_column_is_refused_and_yields_no_rows() {
+        let mut packed = grid().into_packed();
+        packed.reserved.pop();
+        assert_eq!(
+            packed.check_shape(),
+            Err(GridShapeError {
+                skus: 3,
+                locations: 2,
+                expected: 6,
+                got: 5
+            })
+        );
+        assert_eq!(packed.rows().count(), 0);
+    }
+
+    #[test]
+    fn json_of_a_packed_answer_keeps_the_grid() {
+        let built = packed_answer();
+        let json = serde_json::to_value(&built).unwrap();
+        assert!(json.get("levels").is_none());
+        assert_eq!(json["grid"]["locationIds"][1], "store-longer-id");
+        let back: GetAvailabilityResponse = serde_json::from_value(json).unwrap();
+        assert_eq!(back.grid, Some(grid().into_packed()));
+        assert_eq!(back.capacities, built.capacities);
     }
 }

@@ -86,10 +86,10 @@ pub fn markdown(rows: &[Row], verdicts: &[Verdict], ctx: &Context<'_>) -> String
          - Latency percentiles from an HDR histogram (3 significant figures). *Refused* is the \
          system's correct \"no\" (sold out: FAILED_PRECONDITION); anything else is an error, \
          counted by gRPC code.\n\
-         - The harness checks each availability answer's row count but keeps the rows as the \
-         bytes received instead of decoding 4,000 of them into strings: on 2 shared cores that \
-         decoding took ~45 % of the CPU, which the service under test then lacked (a storefront \
-         decodes on its own machine).\n\
+         - Availability is asked in layout GRID (each SKU and location named once, the \
+         counters in packed columns), as a storefront showing a product list would; the harness \
+         decodes every answer and checks its shape (a cell per SKU × location, a capacity per \
+         location).\n\
          - Baselines run right after the system figure at the same concurrency: the gate's \
          `reserve.lua` (with `common.lua`, as the gate loads it) straight on Redis; the durable \
          work of one order straight on PostgreSQL (reservation + outbox row in one database, \

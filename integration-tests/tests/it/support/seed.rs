@@ -164,6 +164,7 @@ impl System {
                 skus: vec![sku.to_owned()],
                 location_ids: vec![location.to_owned()],
                 channel_id: None,
+                ..Default::default()
             })
             .await
             .expect("availability")

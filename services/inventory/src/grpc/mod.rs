@@ -373,11 +373,23 @@ impl InventoryService for InventoryApi {
             },
         )?;
         let query = availability_query(&r.skus, &r.location_ids, r.channel_id.as_deref())?;
+        let layout = r.layout();
         let reply = self.inventory.availability(&query).await.map_err(api)?;
-        Ok(Response::new(pb::GetAvailabilityResponse {
-            capacities: reply.capacities.iter().map(cv::capacity).collect(),
-            levels: Vec::new(),
-            grid: cv::level_grid(reply).map_err(|e| Status::internal(e.to_string()))?,
+        let capacities = reply.capacities.iter().map(cv::capacity).collect();
+        let level_grid = cv::level_grid(reply).map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(match layout {
+            pb::AvailabilityLayout::Grid => pb::GetAvailabilityResponse {
+                capacities,
+                packed_grid: Some(level_grid.into()),
+                ..Default::default()
+            },
+            pb::AvailabilityLayout::Rows | pb::AvailabilityLayout::Unspecified => {
+                pb::GetAvailabilityResponse {
+                    capacities,
+                    level_grid,
+                    ..Default::default()
+                }
+            }
         }))
     }
 
@@ -687,7 +699,7 @@ fn availability_query(
 async fn snapshot(
     inventory: &Inventory,
     skus: &[Sku],
-    locations: &[crate::domain::Location],
+    locations: &[std::sync::Arc<crate::domain::Location>],
 ) -> Result<pb::WatchAvailabilityResponse, Status> {
     let reply = inventory
         .levels_at(skus, locations.to_vec())

@@ -23,7 +23,9 @@ pub const CATALOGUE_TTL: Duration = Duration::from_secs(5);
 /// Locations (by id, in id order) and channel pools as last loaded.
 #[derive(Debug)]
 pub struct Catalogue {
-    locations: Vec<Location>,
+    /// Shared, so an availability answer over 200 locations or a Reserve's check of each line's
+    /// location copies pointers, not every location's name and address.
+    locations: Vec<Arc<Location>>,
     by_id: HashMap<LocationId, usize>,
     pools: HashMap<ChannelId, Vec<LocationId>>,
     loaded_at: Instant,
@@ -54,7 +56,13 @@ impl Inventory {
         {
             return Ok(current.clone());
         }
-        let locations = self.store.all_locations().await?;
+        let locations: Vec<Arc<Location>> = self
+            .store
+            .all_locations()
+            .await?
+            .into_iter()
+            .map(Arc::new)
+            .collect();
         let mut pools = self.store.all_pools().await?;
         // Sorted by Rust's order, not the database collation's, for `binary_search`.
         for pool in pools.values_mut() {
@@ -85,17 +93,23 @@ impl Inventory {
         Ok(location)
     }
 
-    pub async fn location(&self, id: &LocationId) -> Result<Option<Location>, InventoryError> {
+    pub async fn location(&self, id: &LocationId) -> Result<Option<Arc<Location>>, InventoryError> {
         let catalogue = self.catalogue().await?;
         Ok(catalogue
             .by_id
             .get(id)
-            .map(|i| catalogue.locations[*i].clone()))
+            .map(|i| Arc::clone(&catalogue.locations[*i])))
     }
 
     /// Every location, in id order.
     pub async fn all_locations(&self) -> Result<Vec<Location>, InventoryError> {
-        Ok(self.catalogue().await?.locations.clone())
+        Ok(self
+            .catalogue()
+            .await?
+            .locations
+            .iter()
+            .map(|l| Location::clone(l))
+            .collect())
     }
 
     /// The active locations, within `channel`'s pool when one is given, in id order. Only
@@ -103,7 +117,7 @@ impl Inventory {
     pub async fn active_locations(
         &self,
         channel: Option<&ChannelId>,
-    ) -> Result<Vec<Location>, InventoryError> {
+    ) -> Result<Vec<Arc<Location>>, InventoryError> {
         let catalogue = self.catalogue().await?;
         let pool = channel.map(|c| catalogue.pool(c));
         Ok(catalogue
@@ -120,7 +134,7 @@ impl Inventory {
         &self,
         requested: &[LocationId],
         channel: Option<&ChannelId>,
-    ) -> Result<Vec<Location>, InventoryError> {
+    ) -> Result<Vec<Arc<Location>>, InventoryError> {
         let catalogue = self.catalogue().await?;
         let pool = channel.map(|c| catalogue.pool(c));
         let mut out = Vec::new();
@@ -133,7 +147,7 @@ impl Inventory {
                 }),
                 Some(&at) => {
                     if pool.is_none_or(|p| p.binary_search(id).is_ok()) {
-                        out.push(catalogue.locations[at].clone());
+                        out.push(Arc::clone(&catalogue.locations[at]));
                     }
                 }
             }
@@ -160,7 +174,7 @@ impl Inventory {
             .iter()
             .filter(|l| after.is_none_or(|a| l.id.as_str() > a))
             .take(limit as usize)
-            .cloned()
+            .map(|l| Location::clone(l))
             .collect())
     }
 

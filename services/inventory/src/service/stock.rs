@@ -1,6 +1,7 @@
 //! Stock movements (POS, WMS, counts), safety stock, and availability.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use omni_types::{ChannelId, LocationId, Quantity, ReservationId, Sku};
 
@@ -30,7 +31,7 @@ pub struct AvailabilityQuery {
 
 #[derive(Debug, Clone)]
 pub struct LocationAvailability {
-    pub location: Location,
+    pub location: Arc<Location>,
     pub used_today: u32,
     pub local_date: String,
 }
@@ -203,7 +204,7 @@ impl Inventory {
         &self,
         requested: &[LocationId],
         channel: Option<&ChannelId>,
-    ) -> Result<Vec<Location>, InventoryError> {
+    ) -> Result<Vec<Arc<Location>>, InventoryError> {
         if requested.is_empty() {
             return self.active_locations(channel).await;
         }
@@ -244,7 +245,7 @@ impl Inventory {
     pub(crate) async fn levels_at(
         &self,
         skus: &[Sku],
-        locations: Vec<Location>,
+        locations: Vec<Arc<Location>>,
     ) -> Result<AvailabilityReply, InventoryError> {
         let skus: Vec<Sku> = skus
             .iter()

@@ -349,6 +349,7 @@ impl AuthApp {
                     skus: vec![SKU.into()],
                     location_ids: vec![],
                     channel_id: Some("web".into()),
+                    ..Default::default()
                 })
                 .await
                 .map(drop),

@@ -166,6 +166,7 @@ impl Service {
                 skus: vec![sku.into()],
                 location_ids: vec![location.into()],
                 channel_id: None,
+                ..Default::default()
             })
             .await
             .unwrap()
@@ -608,6 +609,50 @@ async fn a_pos_sale_below_reserved_names_the_unservable_reservations() {
         .collect();
     // Checkout holds go first, then the newest orders, until reserved ≤ on_hand.
     assert_eq!(ids, vec![cart, older]);
+    svc.stop().await;
+}
+
+#[tokio::test]
+async fn an_answer_in_grid_layout_holds_what_the_rows_hold() {
+    let svc = Service::start().await;
+    svc.location("store-2", pb::LocationKind::Store, 5).await;
+    svc.receive("GRID-B", "wh-1", 7).await;
+    svc.receive("GRID-A", "store-2", 3).await;
+    svc.client
+        .clone()
+        .reserve(reserve(&order_id(), &[("GRID-A", "store-2", 2)]))
+        .await
+        .unwrap();
+    let ask = |layout: pb::AvailabilityLayout| {
+        let mut client = svc.client.clone();
+        async move {
+            client
+                .get_availability(pb::GetAvailabilityRequest {
+                    skus: vec!["GRID-B".into(), "GRID-A".into(), "GRID-NONE".into()],
+                    layout: layout.into(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    let rows = ask(pb::AvailabilityLayout::Rows).await;
+    let grid = ask(pb::AvailabilityLayout::Grid).await;
+    assert!(rows.grid.is_none());
+    assert!(grid.levels.is_empty());
+    let cells = grid.grid.as_ref().expect("a grid in layout GRID");
+    assert_eq!(cells.check_shape(), Ok(()));
+    assert_eq!(cells.skus, ["GRID-A", "GRID-B", "GRID-NONE"]);
+    assert_eq!(cells.location_ids, ["store-1", "store-2", "wh-1"]);
+    // GRID-A at store-2: 3 on hand, 2 reserved, 1 left.
+    assert_eq!(
+        (cells.on_hand[1], cells.reserved[1], cells.available[1]),
+        (3, 2, 1)
+    );
+    assert_eq!(grid.all_levels().collect::<Vec<_>>(), rows.levels);
+    assert_eq!(grid.capacities, rows.capacities);
+    assert_eq!(grid.capacities[1].capacity_left_today, 5);
     svc.stop().await;
 }
 

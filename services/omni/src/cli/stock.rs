@@ -85,6 +85,7 @@ pub async fn run(
                     skus: vec![sku],
                     location_ids: locations,
                     channel_id: None,
+                    layout: pb::AvailabilityLayout::Rows.into(),
                 })
                 .await?
                 .into_inner();
@@ -144,6 +145,7 @@ pub async fn availability(
             skus: args.skus,
             location_ids: args.locations,
             channel_id: args.channel,
+            layout: pb::AvailabilityLayout::Rows.into(),
         })
         .await?
         .into_inner();

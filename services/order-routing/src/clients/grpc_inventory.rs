@@ -99,6 +99,52 @@ fn location_info(l: pb::Location) -> Option<LocationInfo> {
     })
 }
 
+fn add_units(out: &mut Availability, sku: &Sku, location: &LocationId, available: i64) {
+    if available > 0 {
+        let units = u32::try_from(available).unwrap_or(u32::MAX);
+        out.available
+            .entry(location.clone())
+            .or_default()
+            .insert(sku.clone(), units);
+    }
+}
+
+fn add_rows(out: &mut Availability, levels: Vec<pb::StockLevel>) {
+    for level in levels.into_iter().filter(|l| l.available > 0) {
+        if let (Ok(sku), Ok(location)) =
+            (Sku::parse(level.sku), LocationId::parse(level.location_id))
+        {
+            add_units(out, &sku, &location, level.available);
+        }
+    }
+}
+
+/// Each SKU and location is parsed once, and a cell with nothing to sell costs no allocation.
+fn add_grid(out: &mut Availability, grid: &pb::AvailabilityGrid) -> Result<(), PortError> {
+    grid.check_shape().map_err(|e| PortError::Unavailable {
+        peer: PEER,
+        detail: format!("malformed availability answer: {e}"),
+    })?;
+    let locations: Vec<Option<LocationId>> = grid
+        .location_ids
+        .iter()
+        .map(|l| LocationId::parse(l.as_str()).ok())
+        .collect();
+    let width = locations.len();
+    for (i, sku) in grid.skus.iter().enumerate() {
+        let Ok(sku) = Sku::parse(sku.as_str()) else {
+            continue;
+        };
+        let row = &grid.available[i * width..(i + 1) * width];
+        for (location, &available) in locations.iter().zip(row) {
+            if let Some(location) = location {
+                add_units(out, &sku, location, available);
+            }
+        }
+    }
+    Ok(())
+}
+
 fn reserve_lines(lines: &[ReserveLine]) -> Vec<pb::ReserveLine> {
     lines
         .iter()
@@ -239,6 +285,7 @@ impl InventoryPort for GrpcInventory {
             skus: skus.iter().map(ToString::to_string).collect(),
             location_ids: Vec::new(),
             channel_id: Some(channel.to_string()),
+            layout: pb::AvailabilityLayout::Grid.into(),
         };
         let answer = with_retries(|| {
             let mut c = self.client.clone();
@@ -249,16 +296,10 @@ impl InventoryPort for GrpcInventory {
         .map_err(|s| to_port_error(PEER, "availability", s))?
         .into_inner();
         let mut out = Availability::default();
-        for level in answer.levels.into_iter().filter(|l| l.available > 0) {
-            if let (Ok(sku), Ok(location)) =
-                (Sku::parse(level.sku), LocationId::parse(level.location_id))
-            {
-                let units = u32::try_from(level.available).unwrap_or(u32::MAX);
-                out.available
-                    .entry(location)
-                    .or_default()
-                    .insert(sku, units);
-            }
+        match &answer.grid {
+            Some(grid) => add_grid(&mut out, grid)?,
+            // An inventory older than layout GRID answers in rows.
+            None => add_rows(&mut out, answer.levels),
         }
         for cap in answer.capacities {
             if let Ok(location) = LocationId::parse(cap.location_id) {
@@ -374,5 +415,58 @@ impl InventoryPort for GrpcInventory {
             Err(status) if status.code() == tonic::Code::NotFound => Ok(None),
             Err(status) => Err(to_port_error(PEER, id.to_string(), status)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grid(available: Vec<i64>) -> pb::AvailabilityGrid {
+        let cells = available.len();
+        pb::AvailabilityGrid {
+            skus: vec!["SKU-A".into(), "SKU-B".into()],
+            location_ids: vec!["wh-1".into(), "not a location id".into(), "store-1".into()],
+            on_hand: vec![9; cells],
+            reserved: vec![0; cells],
+            safety_stock: vec![0; cells],
+            available,
+        }
+    }
+
+    #[test]
+    fn a_grid_gives_the_units_of_each_cell_with_something_to_sell() {
+        let mut out = Availability::default();
+        add_grid(&mut out, &grid(vec![4, 5, 0, 0, 6, 2])).unwrap();
+        let units = |location: &str, sku: &str| {
+            out.available
+                .get(&LocationId::parse(location).unwrap())
+                .and_then(|skus| skus.get(&Sku::parse(sku).unwrap()))
+                .copied()
+        };
+        assert_eq!(units("wh-1", "SKU-A"), Some(4));
+        assert_eq!(
+            units("store-1", "SKU-A"),
+            None,
+            "nothing to sell is left out"
+        );
+        assert_eq!(units("wh-1", "SKU-B"), None);
+        assert_eq!(units("store-1", "SKU-B"), Some(2));
+        assert_eq!(
+            out.available.len(),
+            2,
+            "the unparseable location is skipped"
+        );
+    }
+
+    #[test]
+    fn a_grid_with_a_short_column_is_an_unavailable_peer_not_a_plan() {
+        let mut out = Availability::default();
+        let error = add_grid(&mut out, &grid(vec![1, 2, 3])).unwrap_err();
+        assert!(
+            matches!(&error, PortError::Unavailable { peer: "inventory", detail } if detail.contains("6 counters, got 3")),
+            "{error:?}"
+        );
+        assert!(out.available.is_empty());
     }
 }

@@ -296,6 +296,7 @@ impl E2e {
                 skus: vec![sku.into()],
                 location_ids: vec![location.into()],
                 channel_id: None,
+                ..Default::default()
             })
             .await
             .unwrap()
