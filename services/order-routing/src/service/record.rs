@@ -119,6 +119,15 @@ impl OrderRecord {
         self.unconfirmed.pending() || self.allocations.iter().any(|a| a.unconfirmed)
     }
 
+    /// Marks every confirmation made: what the store's `confirmations_pending = false` says
+    /// about a document written before they were.
+    pub fn settle_confirmations(&mut self) {
+        self.unconfirmed = Confirmations::default();
+        for allocation in &mut self.allocations {
+            allocation.unconfirmed = false;
+        }
+    }
+
     pub fn is_pickup(&self) -> bool {
         matches!(self.fulfilment, Fulfilment::Pickup { .. })
     }

@@ -1,7 +1,9 @@
 //! The confirmation flags PlaceOrder clears once inventory (and member) confirmed, written for
 //! many orders in one statement (PostgreSQL only).
 //!
-//! Every placed order rewrites its row once more to clear them. Under load those writes queue
+//! Every placed order writes its row once more to clear them: `confirmations_pending` alone when
+//! nothing is owed any more (loading then ignores the document's flags), the document too when a
+//! confirmation is still owed (it says which). Under load those writes queue
 //! behind each other; a write that starts while another is in flight takes every order queued
 //! by then, so a busy service pays one round trip for many orders instead of one each. Each
 //! order is written only if its row is still at the version its insert left (the caller's
@@ -28,10 +30,14 @@ const WRITES_IN_FLIGHT: usize = 2;
 /// Orders waiting for a write; a caller beyond this waits to queue.
 const QUEUE_DEPTH: usize = 4096;
 
-/// Fixed text, so the connection's prepared statement is reused whatever the batch size.
+/// Fixed text, so the connection's prepared statement is reused whatever the batch size. A
+/// null document (every confirmation made) keeps the stored one: `confirmations_pending =
+/// false` then says what the document's flags no longer do, and the unchanged document is
+/// neither sent, nor parsed, nor compressed and written to the WAL again.
 const CLEAR_AT_VERSION: &str = "\
 UPDATE orders o
-SET confirmations_pending = v.pending, document = v.document, updated_at = v.updated_at
+SET confirmations_pending = v.pending, document = COALESCE(v.document, o.document),
+    updated_at = v.updated_at
 FROM json_to_recordset($1::json) AS v(id text, version text, pending boolean, document text,
      updated_at timestamptz)
 WHERE o.id = v.id AND o.xmin = v.version::xid
@@ -43,7 +49,7 @@ RETURNING o.id";
 /// hash-joins over a scan of every order until autovacuum's ANALYZE replaces it: at 16 clients
 /// that was one scan of the whole table per order.
 const CLEAR_ONE_AT_VERSION: &str = "\
-UPDATE orders SET confirmations_pending = $3, document = $4, updated_at = $5
+UPDATE orders SET confirmations_pending = $3, document = COALESCE($4, document), updated_at = $5
 WHERE id = $1 AND xmin = $2::xid
 RETURNING id";
 
@@ -56,7 +62,8 @@ struct Waiting {
 struct Flags {
     version: String,
     pending: bool,
-    document: String,
+    /// `None` when nothing is pending any more: the stored document stays.
+    document: Option<String>,
     updated_at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -85,10 +92,12 @@ impl ConfirmationFlags {
         version: &RowVersion,
     ) -> Result<bool, StoreError> {
         let id = record.id().to_string();
+        let pending = record.confirmations_pending();
         let flags = Flags {
             version: version.as_str().to_owned(),
-            pending: record.confirmations_pending(),
-            document: to_json(record)?,
+            pending,
+            // Partly confirmed: the document says which confirmation is still owed.
+            document: pending.then(|| to_json(record)).transpose()?,
             updated_at: record.updated_at,
         };
         let (answer, answered) = oneshot::channel();

@@ -119,20 +119,18 @@ pub async fn save<C: ConnectionTrait>(db: &C, record: &OrderRecord) -> Result<()
     Ok(())
 }
 
-/// The records `query` selects, reading only their documents: the planner input beside each
-/// is tens of kilobytes over hundreds of locations, and only a replay reads it.
+/// The records `query` selects, reading only their documents and `confirmations_pending`: the
+/// planner input beside each is tens of kilobytes over hundreds of locations, and only a
+/// replay reads it.
 async fn records<C: ConnectionTrait>(
     db: &C,
     query: sea_orm::Select<Entity>,
 ) -> Result<Vec<OrderRecord>, StoreError> {
-    query
-        .select_only()
-        .column(Column::Document)
-        .into_tuple::<String>()
+    documents(query)
         .all(db)
         .await?
         .iter()
-        .map(|document| from_json(document))
+        .map(|(pending, document)| from_row(*pending, document))
         .collect()
 }
 
@@ -140,14 +138,32 @@ async fn record<C: ConnectionTrait>(
     db: &C,
     query: sea_orm::Select<Entity>,
 ) -> Result<Option<OrderRecord>, StoreError> {
-    query
-        .select_only()
-        .column(Column::Document)
-        .into_tuple::<String>()
+    documents(query)
         .one(db)
         .await?
-        .map(|document| from_json(&document))
+        .map(|(pending, document)| from_row(pending, &document))
         .transpose()
+}
+
+fn documents(
+    query: sea_orm::Select<Entity>,
+) -> sea_orm::Selector<sea_orm::SelectGetableTuple<(bool, String)>> {
+    query
+        .select_only()
+        .column(Column::ConfirmationsPending)
+        .column(Column::Document)
+        .into_tuple::<(bool, String)>()
+}
+
+/// A row's record. Clearing the confirmation flags writes the column alone (the document is
+/// kilobytes, rewritten and compressed again for two booleans), so a cleared column overrides
+/// the flags of a document written before.
+fn from_row(pending: bool, document: &str) -> Result<OrderRecord, StoreError> {
+    let mut record: OrderRecord = from_json(document)?;
+    if !pending {
+        record.settle_confirmations();
+    }
+    Ok(record)
 }
 
 pub async fn load<C: ConnectionTrait>(

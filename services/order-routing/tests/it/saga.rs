@@ -106,6 +106,49 @@ async fn orders_placed_together_all_store_their_cleared_flags() {
 }
 
 #[tokio::test]
+async fn clearing_the_flags_writes_the_column_and_loading_believes_it() {
+    use sea_orm::{ConnectionTrait, Statement};
+    let h = Harness::start().await;
+    h.inventory.set_stock("A", "w1", 5);
+    let placed = h
+        .orders
+        .clone()
+        .place_order(place("cleared", ship_draft(&[("A", 1)])))
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap();
+    let id = order_id(&placed);
+    assert_eq!(
+        h.stored_confirmations().await,
+        vec![(placed.id.clone(), false)]
+    );
+    let db = h.app().orders().db();
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "SELECT document FROM orders WHERE id = $1",
+            [placed.id.clone().into()],
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let document: serde_json::Value =
+        serde_json::from_str(&row.try_get::<String>("", "document").unwrap()).unwrap();
+    assert_eq!(
+        document["unconfirmed"]["reservation"], true,
+        "the document stays as the insert wrote it"
+    );
+    let loaded = omni_order_routing::store::orders::load(db, id.as_uuid())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!loaded.confirmations_pending(), "{:?}", loaded.unconfirmed);
+    h.stop().await;
+}
+
+#[tokio::test]
 async fn an_order_changed_before_its_confirmation_is_stored_keeps_the_change() {
     let h = Harness::start().await;
     h.inventory.set_stock("A", "w1", 5);
