@@ -33,7 +33,7 @@ const QUEUE_DEPTH: usize = 4096;
 /// Fixed text, so the connection's prepared statement is reused whatever the batch size. A
 /// null document (every confirmation made) keeps the stored one: `confirmations_pending =
 /// false` then says what the document's flags no longer do, and the unchanged document is
-/// neither sent, nor parsed, nor compressed and written to the WAL again.
+/// neither serialised, sent, parsed nor compressed again.
 const CLEAR_AT_VERSION: &str = "\
 UPDATE orders o
 SET confirmations_pending = v.pending, document = COALESCE(v.document, o.document),
