@@ -11,6 +11,8 @@
 //! [`GetAvailabilityResponse::grid`] as the wire had them; [`LevelGrid`] is for building answers
 //! and is empty in a decoded one.
 
+use std::borrow::Cow;
+
 use prost::bytes::{Buf, BufMut};
 use prost::encoding::{
     DecodeContext, WireType, encode_key, encode_varint, encoded_len_varint, key_len, message,
@@ -217,19 +219,6 @@ impl LevelGrid {
         self.counters.is_empty()
     }
 
-    /// The same counters in layout GRID's columns.
-    pub fn into_packed(self) -> AvailabilityGrid {
-        let column = |field: fn(&Counters) -> i64| self.counters.iter().map(field).collect();
-        AvailabilityGrid {
-            on_hand: column(|c| c.on_hand),
-            reserved: column(|c| c.reserved),
-            safety_stock: column(|c| c.safety_stock),
-            available: column(|c| c.available),
-            skus: self.skus,
-            location_ids: self.location_ids,
-        }
-    }
-
     /// The rows as the generated message holds them (one string per id per row).
     pub fn rows(&self) -> impl Iterator<Item = StockLevel> + '_ {
         self.cells().map(|(sku, location, c)| StockLevel {
@@ -338,18 +327,24 @@ impl AvailabilityGrid {
 impl GetAvailabilityResponse {
     /// Every row, whichever layout carried it: `levels`, then the built rows, then the grid.
     pub fn all_levels(&self) -> impl Iterator<Item = StockLevel> + '_ {
-        let packed = self
-            .packed_grid
-            .iter()
-            .filter(|_| self.grid.is_none())
-            .flat_map(|p| p.to_grid().map(|g| g.rows().collect::<Vec<_>>()))
-            .flatten();
+        let grid_rows: Vec<StockLevel> = match self.wire_grid() {
+            Ok(Some(grid)) => grid.rows().collect(),
+            Ok(None) | Err(_) => Vec::new(),
+        };
         self.levels
             .iter()
             .cloned()
             .chain(self.level_grid.rows())
-            .chain(self.grid.iter().flat_map(AvailabilityGrid::rows))
-            .chain(packed)
+            .chain(grid_rows)
+    }
+
+    /// The grid the wire carries (see `encode_raw`): `grid` when set, else the one being sent.
+    fn wire_grid(&self) -> Result<Option<Cow<'_, AvailabilityGrid>>, prost::DecodeError> {
+        match (&self.grid, &self.packed_grid) {
+            (Some(grid), _) => Ok(Some(Cow::Borrowed(grid))),
+            (None, Some(packed)) => packed.to_grid().map(|grid| Some(Cow::Owned(grid))),
+            (None, None) => Ok(None),
+        }
     }
 }
 
@@ -407,11 +402,7 @@ impl serde::Serialize for GetAvailabilityResponse {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let has_levels = !self.levels.is_empty() || !self.level_grid.is_empty();
         let has_capacities = !self.capacities.is_empty();
-        let grid = match (&self.grid, &self.packed_grid) {
-            (Some(grid), _) => Some(grid.clone()),
-            (None, Some(packed)) => Some(packed.to_grid().map_err(serde::ser::Error::custom)?),
-            (None, None) => None,
-        };
+        let grid = self.wire_grid().map_err(serde::ser::Error::custom)?;
         let mut s = serializer.serialize_struct(
             "omni.inventory.v1.GetAvailabilityResponse",
             usize::from(has_levels) + usize::from(has_capacities) + usize::from(grid.is_some()),
@@ -429,7 +420,7 @@ impl serde::Serialize for GetAvailabilityResponse {
             s.serialize_field("capacities", &self.capacities)?;
         }
         if let Some(grid) = &grid {
-            s.serialize_field("grid", grid)?;
+            s.serialize_field("grid", grid.as_ref())?;
         }
         s.end()
     }
@@ -594,6 +585,19 @@ mod tests {
         assert_eq!(empty, GetAvailabilityResponse::default());
     }
 
+    /// Layout GRID's columns read straight off a grid: what `PackedGrid` must encode.
+    fn columns_of(grid: LevelGrid) -> AvailabilityGrid {
+        let column = |field: fn(&Counters) -> i64| grid.counters.iter().map(field).collect();
+        AvailabilityGrid {
+            on_hand: column(|c| c.on_hand),
+            reserved: column(|c| c.reserved),
+            safety_stock: column(|c| c.safety_stock),
+            available: column(|c| c.available),
+            skus: grid.skus.clone(),
+            location_ids: grid.location_ids.clone(),
+        }
+    }
+
     /// An answer in layout GRID as a server builds it.
     fn packed_answer() -> GetAvailabilityResponse {
         GetAvailabilityResponse {
@@ -605,7 +609,7 @@ mod tests {
 
     #[test]
     fn a_packed_grid_holds_the_same_cells_as_the_rows() {
-        let packed = grid().into_packed();
+        let packed = columns_of(grid());
         assert_eq!(packed.check_shape(), Ok(()));
         assert_eq!(packed.skus, ["SKU-1", "SKU-22", "S"]);
         assert_eq!(packed.location_ids, ["wh-1", "store-longer-id"]);
@@ -622,12 +626,12 @@ mod tests {
         let generated = Generated {
             levels: Vec::new(),
             capacities: vec![capacity()],
-            grid: Some(grid().into_packed()),
+            grid: Some(columns_of(grid())),
         };
         assert_eq!(built.encoded_len(), generated.encoded_len());
         assert_eq!(built.encode_to_vec(), generated.encode_to_vec());
         let decoded = GetAvailabilityResponse::decode(built.encode_to_vec().as_slice()).unwrap();
-        assert_eq!(decoded.grid, Some(grid().into_packed()));
+        assert_eq!(decoded.grid, Some(columns_of(grid())));
         assert_eq!(decoded.capacities, vec![capacity()]);
         assert!(decoded.levels.is_empty());
         assert_eq!(
@@ -667,7 +671,7 @@ mod tests {
 
     #[test]
     fn a_grid_with_a_short_column_is_refused_and_yields_no_rows() {
-        let mut packed = grid().into_packed();
+        let mut packed = columns_of(grid());
         packed.reserved.pop();
         assert_eq!(
             packed.check_shape(),
@@ -688,7 +692,7 @@ mod tests {
         assert!(json.get("levels").is_none());
         assert_eq!(json["grid"]["locationIds"][1], "store-longer-id");
         let back: GetAvailabilityResponse = serde_json::from_value(json).unwrap();
-        assert_eq!(back.grid, Some(grid().into_packed()));
+        assert_eq!(back.grid, Some(columns_of(grid())));
         assert_eq!(back.capacities, built.capacities);
     }
 }
