@@ -53,9 +53,22 @@ where
     let seq = Arc::new(AtomicU64::new(0));
     let concurrency = plan.concurrency.max(1);
 
+    let rate = plan.rate.filter(|r| r.is_finite() && *r > 0.0);
     if !plan.warmup.is_zero() {
-        let until = Instant::now() + plan.warmup;
-        phase(concurrency, &call, &seq, true, Budget::Until(until), None).await;
+        // At the measured phase's own pace: an unpaced warm-up before an open-loop phase ran the
+        // system flat out for a second and left the measured calls queued behind its backlog
+        // (relays and consumers still catching up), charging them for load they did not make.
+        let start = Instant::now();
+        let pace = rate.map(|r| Pace::new(start, r));
+        phase(
+            concurrency,
+            &call,
+            &seq,
+            true,
+            Budget::Until(start + plan.warmup),
+            pace,
+        )
+        .await;
     }
 
     let started = Instant::now();
@@ -66,14 +79,7 @@ where
             limit: n,
         },
     };
-    let pace = plan
-        .rate
-        .filter(|r| r.is_finite() && *r > 0.0)
-        .map(|r| Pace {
-            start: started,
-            interval: Duration::from_secs_f64(1.0 / r),
-            next: Arc::new(AtomicU64::new(0)),
-        });
+    let pace = rate.map(|r| Pace::new(started, r));
     let recorder = phase(concurrency, &call, &seq, false, budget, pace).await;
     recorder.summary(started.elapsed())
 }
@@ -92,6 +98,15 @@ impl Budget {
             Self::Count { taken, limit } => taken.fetch_add(1, Ordering::Relaxed) < *limit,
         }
     }
+
+    /// Whether a paced call due at `due` belongs to this phase: one due after a timed phase's
+    /// end would run into the next phase.
+    fn admits_due(&self, due: Instant) -> bool {
+        match self {
+            Self::Until(deadline) => due < *deadline,
+            Self::Count { .. } => true,
+        }
+    }
 }
 
 /// The schedule of an open-loop phase: call `i` is due at `start + i × interval`.
@@ -103,6 +118,14 @@ struct Pace {
 }
 
 impl Pace {
+    fn new(start: Instant, calls_per_second: f64) -> Self {
+        Self {
+            start,
+            interval: Duration::from_secs_f64(1.0 / calls_per_second),
+            next: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
     fn next_due(&self) -> Instant {
         let i = self.next.fetch_add(1, Ordering::Relaxed);
         self.start + self.interval.mul_f64(i as f64)
@@ -138,6 +161,9 @@ where
                     let sent = match &pace {
                         Some(p) => {
                             let due = p.next_due();
+                            if !budget.admits_due(due) {
+                                break;
+                            }
                             tokio::time::sleep_until(due).await;
                             due
                         }
@@ -221,6 +247,32 @@ mod tests {
         .await;
         assert!(warm.load(Ordering::Relaxed) >= 2, "warm-up ran");
         assert_eq!((s.requests, s.refused, s.error_count()), (10, 10, 0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_open_loop_run_warms_up_at_its_own_rate() {
+        let warm = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&warm);
+        let plan = LoadPlan {
+            concurrency: 8,
+            warmup: Duration::from_secs(1),
+            stop: Stop::Requests(10),
+            rate: Some(50.0),
+        };
+        let s = run(plan, move |c| {
+            if c.warmup {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+            async {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                Outcome::Accepted
+            }
+        })
+        .await;
+        // 50 calls due in the warm-up second (at 0, 20, … 980 ms), not as many as 8 workers
+        // could make closed loop (8,000).
+        assert_eq!(warm.load(Ordering::Relaxed), 50);
+        assert_eq!(s.requests, 10);
     }
 
     #[tokio::test(start_paused = true)]

@@ -81,8 +81,8 @@ pub fn markdown(rows: &[Row], verdicts: &[Verdict], ctx: &Context<'_>) -> String
          - N concurrent gRPC clients, each on a connection of its own (as separate storefront \
          servers or order-routing replicas would be), in a closed loop (each sends its next call \
          when the previous answered), after a warm-up whose figures are discarded. Rows marked `@ ½ peak` are open \
-         loop at half the best closed-loop rate of that scenario, with latency counted from when \
-         a call was due (no coordinated omission).\n\
+         loop at half the best closed-loop rate of that scenario (their warm-up too runs at that \
+         rate), with latency counted from when a call was due (no coordinated omission).\n\
          - Latency percentiles from an HDR histogram (3 significant figures). *Refused* is the \
          system's correct \"no\" (sold out: FAILED_PRECONDITION); anything else is an error, \
          counted by gRPC code.\n\
