@@ -288,7 +288,7 @@ fn spawn_reconciler(
             tokio::select! {
                 _ = stop.cancelled() => break,
                 _ = tick.tick() => {
-                    match inventory.check_invariants(true).await {
+                    match inventory.reconcile().await {
                         Ok(report) => {
                             crate::metrics::reconciled(&report.drifts);
                             if !report.drifts.is_empty() {

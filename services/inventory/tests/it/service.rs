@@ -691,6 +691,32 @@ async fn watch_availability_sees_an_adjustment() {
 }
 
 #[tokio::test]
+async fn the_background_pass_repairs_the_gate_like_check_invariants() {
+    let svc = Service::start().await;
+    svc.receive("PACED-A", "wh-1", 10).await;
+    svc.receive("PACED-B", "wh-1", 4).await;
+    let inventory = svc.app.as_ref().unwrap().inventory().clone();
+    let sku = omni_types::Sku::parse("PACED-A").unwrap();
+    let wh1 = omni_types::LocationId::parse("wh-1").unwrap();
+    inventory
+        .gate()
+        .set_counters(&sku, &wh1, 3, 0)
+        .await
+        .unwrap();
+    assert_eq!(svc.invariants().await.len(), 1, "the lost write is seen");
+
+    let report = inventory.reconcile().await.unwrap();
+
+    assert_eq!(report.pairs_checked, 2);
+    assert_eq!(report.drifts.len(), 1);
+    assert!(report.drifts[0].repaired, "the background pass repairs");
+    assert!(svc.invariants().await.is_empty());
+    assert_eq!(svc.level("PACED-A", "wh-1").await.on_hand, 10);
+    assert_eq!(svc.level("PACED-B", "wh-1").await.on_hand, 4);
+    svc.stop().await;
+}
+
+#[tokio::test]
 async fn the_reconciler_finds_and_repairs_drift_in_both_stores() {
     let svc = Service::start().await;
     svc.receive("DRIFT-A", "wh-1", 10).await;
