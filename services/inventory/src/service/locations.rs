@@ -2,11 +2,13 @@
 //!
 //! Every reservation and availability read needs them, and they change rarely: reading them from
 //! PostgreSQL per call would put the database on the path a flash sale must keep free of it. The
-//! catalogue is reloaded at most every [`CATALOGUE_TTL`] (one load at a time), and at once on this
-//! replica after a change; other replicas see a change within the TTL.
+//! catalogue is reloaded by the first call that finds it older than [`CATALOGUE_TTL`] (the
+//! others go on with it meanwhile), and at once on this replica after a change; other replicas see
+//! a change within the TTL plus one load.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use omni_types::{ChannelId, LocationId};
@@ -42,20 +44,85 @@ impl Catalogue {
     }
 }
 
+/// The catalogue as last loaded, and who is loading the next one.
+///
+/// A stale catalogue is refreshed by the one caller that finds it stale first; every other caller
+/// keeps answering from the stale one meanwhile. Making them all wait on that PostgreSQL load put
+/// a stall into every call in flight once per TTL, which a reservation path must not have. Only a
+/// replica with no catalogue at all (at start, or after a change made here) waits for the load.
+#[derive(Debug, Default)]
+pub(super) struct CatalogueCache {
+    /// Held for a clone of the `Arc` only, never across an await.
+    current: std::sync::RwLock<Option<Arc<Catalogue>>>,
+    loading: tokio::sync::Mutex<()>,
+    /// Bumped by every change made on this replica, so a load that read PostgreSQL before the
+    /// change cannot put its older view back after the change dropped the catalogue.
+    generation: AtomicU64,
+}
+
+impl CatalogueCache {
+    fn current(&self) -> Option<Arc<Catalogue>> {
+        self.current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn forget(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        *self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+
+    fn store(&self, loaded: &Arc<Catalogue>, generation: u64) {
+        let mut current = self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if self.generation.load(Ordering::SeqCst) == generation {
+            *current = Some(Arc::clone(loaded));
+        }
+    }
+}
+
 impl Inventory {
     async fn catalogue(&self) -> Result<Arc<Catalogue>, InventoryError> {
-        if let Some(current) = self.catalogue.read().await.as_ref()
-            && current.fresh()
-        {
-            return Ok(current.clone());
+        let cache = &self.catalogue;
+        match cache.current() {
+            Some(current) if current.fresh() => Ok(current),
+            Some(stale) => {
+                let Ok(_loading) = cache.loading.try_lock() else {
+                    return Ok(stale);
+                };
+                if let Some(current) = cache.current().filter(|c| c.fresh()) {
+                    return Ok(current);
+                }
+                match self.load_catalogue().await {
+                    Ok(loaded) => Ok(loaded),
+                    Err(error) => {
+                        // Locations change rarely; an answer from the last good view beats
+                        // failing every call while PostgreSQL is away.
+                        tracing::warn!(%error, "catalogue reload failed; serving the last one loaded");
+                        Ok(stale)
+                    }
+                }
+            }
+            None => {
+                let _loading = cache.loading.lock().await;
+                if let Some(current) = cache.current() {
+                    return Ok(current);
+                }
+                self.load_catalogue().await
+            }
         }
-        // One load at a time: a burst of callers waits for the first one's result.
-        let _loading = self.catalogue_load.lock().await;
-        if let Some(current) = self.catalogue.read().await.as_ref()
-            && current.fresh()
-        {
-            return Ok(current.clone());
-        }
+    }
+
+    /// Reads locations and pools from PostgreSQL and keeps them, unless a change on this replica
+    /// happened meanwhile (its caller still gets what was read).
+    async fn load_catalogue(&self) -> Result<Arc<Catalogue>, InventoryError> {
+        let generation = self.catalogue.generation.load(Ordering::SeqCst);
         let locations: Vec<Arc<Location>> = self
             .store
             .all_locations()
@@ -79,17 +146,17 @@ impl Inventory {
             pools,
             loaded_at: Instant::now(),
         });
-        *self.catalogue.write().await = Some(loaded.clone());
+        self.catalogue.store(&loaded, generation);
         Ok(loaded)
     }
 
-    async fn forget_catalogue(&self) {
-        *self.catalogue.write().await = None;
+    fn forget_catalogue(&self) {
+        self.catalogue.forget();
     }
 
     pub async fn upsert_location(&self, location: Location) -> Result<Location, InventoryError> {
         self.store.upsert_location(&location).await?;
-        self.forget_catalogue().await;
+        self.forget_catalogue();
         Ok(location)
     }
 
@@ -200,7 +267,7 @@ impl Inventory {
         members.sort();
         members.dedup();
         self.store.set_pool(channel, &members).await?;
-        self.forget_catalogue().await;
+        self.forget_catalogue();
         Ok(members)
     }
 

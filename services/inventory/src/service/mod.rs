@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use omni_platform::clock::SharedClock;
-use tokio::sync::{Notify, RwLock};
+use tokio::sync::Notify;
 
 use crate::reservations::{Epoch, GateError, GateStatus, ReservationGate};
 use crate::store::Store;
@@ -52,8 +52,7 @@ pub struct Inventory {
     clock: SharedClock,
     settings: Settings,
     /// Locations and pools, read on every reservation and availability call (see `locations`).
-    catalogue: RwLock<Option<Arc<locations::Catalogue>>>,
-    catalogue_load: tokio::sync::Mutex<()>,
+    catalogue: locations::CatalogueCache,
     /// Poked after a commit that wrote outbox rows, so the relay publishes without waiting.
     outbox: Arc<Notify>,
     /// Poked when the gate has no epoch, so the rebuild job starts at once.
@@ -93,8 +92,7 @@ impl Inventory {
             gate,
             clock,
             settings,
-            catalogue: RwLock::new(None),
-            catalogue_load: tokio::sync::Mutex::new(()),
+            catalogue: locations::CatalogueCache::default(),
             outbox,
             rebuild_needed: Arc::new(Notify::new()),
             epoch_seen: std::sync::Mutex::new(None),
