@@ -150,13 +150,9 @@ impl Inventory {
         Ok(loaded)
     }
 
-    fn forget_catalogue(&self) {
-        self.catalogue.forget();
-    }
-
     pub async fn upsert_location(&self, location: Location) -> Result<Location, InventoryError> {
         self.store.upsert_location(&location).await?;
-        self.forget_catalogue();
+        self.catalogue.forget();
         Ok(location)
     }
 
@@ -267,7 +263,7 @@ impl Inventory {
         members.sort();
         members.dedup();
         self.store.set_pool(channel, &members).await?;
-        self.forget_catalogue();
+        self.catalogue.forget();
         Ok(members)
     }
 
