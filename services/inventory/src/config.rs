@@ -34,8 +34,9 @@ pub struct InventoryConfig {
     /// `STOCK_EFFECTS_QUEUE`: the queue of order and WMS stock effects (default
     /// `inventory.stock-effects`); another name lets several deployments share one broker.
     pub stock_effects_queue: String,
-    /// `LEVEL_CACHE_ENTRIES`: stock counters kept in memory for availability reads, current
-    /// through the Redis change feed (0 = read Redis every time). About 100 bytes each.
+    /// `LEVEL_CACHE_ENTRIES`: stock counter slots kept in memory for availability reads,
+    /// current through the Redis change feed (0 = read Redis every time). 40–80 bytes each; a
+    /// SKU's row spans its lowest to its highest location.
     pub level_cache_entries: usize,
 }
 

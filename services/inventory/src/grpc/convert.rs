@@ -238,7 +238,7 @@ pub fn level_grid(reply: AvailabilityReply) -> Result<pb::LevelGrid, pb::GridSha
     let locations = reply
         .capacities
         .iter()
-        .map(|c| c.location.id.to_string())
+        .map(|c| c.location.id.as_str().to_owned())
         .collect();
     let counters = reply
         .levels
@@ -257,7 +257,7 @@ pub fn level_grid(reply: AvailabilityReply) -> Result<pb::LevelGrid, pb::GridSha
 pub fn capacity(c: &LocationAvailability) -> pb::LocationCapacity {
     let limit = c.location.daily_capacity;
     pb::LocationCapacity {
-        location_id: c.location.id.to_string(),
+        location_id: c.location.id.as_str().to_owned(),
         daily_capacity: limit.unwrap_or(0),
         used_today: c.used_today,
         capacity_left_today: limit.map_or(0, |l| l.saturating_sub(c.used_today)),

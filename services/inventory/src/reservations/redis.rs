@@ -206,7 +206,7 @@ impl RedisGate {
         self.cache.is_live()
     }
 
-    /// How many counters the cache holds (for tests and diagnostics).
+    /// How many counter slots the cache holds (for tests and diagnostics).
     pub fn level_cache_len(&self) -> usize {
         self.cache.len()
     }

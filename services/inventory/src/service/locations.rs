@@ -30,6 +30,11 @@ pub struct Catalogue {
     locations: Vec<Arc<Location>>,
     by_id: HashMap<LocationId, usize>,
     pools: HashMap<ChannelId, Vec<LocationId>>,
+    /// The active locations, and those of each channel's pool, in catalogue order: worked out
+    /// once per load instead of searching the pool for each of 200 locations in every
+    /// availability call (5 % of its CPU).
+    active: Vec<Arc<Location>>,
+    active_by_channel: HashMap<ChannelId, Vec<Arc<Location>>>,
     loaded_at: Instant,
 }
 
@@ -41,6 +46,14 @@ impl Catalogue {
     /// `channel`'s pool, sorted; empty for a channel without one.
     fn pool(&self, channel: &ChannelId) -> &[LocationId] {
         self.pools.get(channel).map_or(&[], Vec::as_slice)
+    }
+
+    /// The active locations, all of them or those of `channel`'s pool (none without a pool).
+    fn active_in(&self, channel: Option<&ChannelId>) -> &[Arc<Location>] {
+        match channel {
+            None => &self.active,
+            Some(c) => self.active_by_channel.get(c).map_or(&[], Vec::as_slice),
+        }
     }
 }
 
@@ -140,10 +153,24 @@ impl Inventory {
             .enumerate()
             .map(|(i, l)| (l.id.clone(), i))
             .collect();
+        let active: Vec<Arc<Location>> = locations.iter().filter(|l| l.active).cloned().collect();
+        let active_by_channel = pools
+            .iter()
+            .map(|(channel, pool)| {
+                let members = active
+                    .iter()
+                    .filter(|l| pool.binary_search(&l.id).is_ok())
+                    .cloned()
+                    .collect();
+                (channel.clone(), members)
+            })
+            .collect();
         let loaded = Arc::new(Catalogue {
             locations,
             by_id,
             pools,
+            active,
+            active_by_channel,
             loaded_at: Instant::now(),
         });
         self.catalogue.store(&loaded, generation);
@@ -181,14 +208,7 @@ impl Inventory {
         &self,
         channel: Option<&ChannelId>,
     ) -> Result<Vec<Arc<Location>>, InventoryError> {
-        let catalogue = self.catalogue().await?;
-        let pool = channel.map(|c| catalogue.pool(c));
-        Ok(catalogue
-            .locations
-            .iter()
-            .filter(|l| l.active && pool.is_none_or(|p| p.binary_search(&l.id).is_ok()))
-            .cloned()
-            .collect())
+        Ok(self.catalogue().await?.active_in(channel).to_vec())
     }
 
     /// The `requested` locations, within `channel`'s pool when one is given, all read from one

@@ -255,15 +255,25 @@ impl Inventory {
             .collect();
         let ids: Vec<LocationId> = locations.iter().map(|l| l.id.clone()).collect();
         let now = self.now();
-        let days: Vec<_> = locations
+        // A catalogue spans a handful of time zones: each one's date is worked out and written
+        // once per call, not once per location (formatting 200 dates was 3 % of the call).
+        let mut zones: Vec<(chrono_tz::Tz, CapacityDay, String)> = Vec::new();
+        let days: Vec<(CapacityDay, String)> = locations
             .iter()
-            .map(|l| local_date(l.time_zone, now))
+            .map(|l| {
+                if let Some((_, day, text)) = zones.iter().find(|(z, ..)| *z == l.time_zone) {
+                    return (*day, text.clone());
+                }
+                let day = local_date(l.time_zone, now);
+                zones.push((l.time_zone, day, day.to_string()));
+                (day, day.to_string())
+            })
             .collect();
         let counted: Vec<(LocationId, CapacityDay)> = locations
             .iter()
             .zip(&days)
             .filter(|(l, _)| l.daily_capacity.is_some())
-            .map(|(l, day)| (l.id.clone(), *day))
+            .map(|(l, (day, _))| (l.id.clone(), *day))
             .collect();
         // Both reads go out together on the multiplexed connection: one round trip, not one
         // per location with a capacity.
@@ -275,13 +285,13 @@ impl Inventory {
         let capacities = locations
             .into_iter()
             .zip(days)
-            .map(|(location, day)| LocationAvailability {
+            .map(|(location, (_, day))| LocationAvailability {
                 used_today: match location.daily_capacity {
                     Some(_) => used.next().unwrap_or(0),
                     None => 0,
                 },
                 location,
-                local_date: day.to_string(),
+                local_date: day,
             })
             .collect();
         Ok(AvailabilityReply {
