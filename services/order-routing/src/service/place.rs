@@ -30,6 +30,7 @@ use crate::domain::profile::RoutingProfile;
 use crate::domain::simulate::StoredPlanInput;
 use crate::domain::state::OrderState;
 use crate::events::outgoing::{self, EventContext};
+use crate::store::confirmation_flags::ConfirmationFlags;
 use crate::store::orders::RowVersion;
 use crate::store::placed_order::{self, PlacedOrder};
 use crate::store::placements::{self, Claim, Placement};
@@ -250,12 +251,18 @@ impl Orders {
             payload_hash: hash.clone(),
             lease_until: lease,
         };
+        let skus: Vec<_> = draft.lines().iter().map(|l| l.sku.clone()).collect();
         // The claim need not wait for its WAL flush: the order's own commit flushes it, and if a
         // crash loses it first, nothing durable refers to it (the retry takes a new order id;
-        // the lost attempt's hold expires).
-        let claimed = placements::claim(&self.unflushed, &channel, key, &fresh).await?;
-        let (order_id, earlier) = match claimed {
-            Claim::New => (fresh.order_id, None),
+        // the lost attempt's hold expires). Availability is read meanwhile: nearly every call
+        // is a first attempt, which plans on it at once; a retry that finds its order or an
+        // earlier hold drops it.
+        let (claimed, live) = tokio::join!(
+            placements::claim(&self.unflushed, &channel, key, &fresh),
+            candidates::live(self.inventory.as_ref(), draft.channel(), &skus),
+        );
+        let (order_id, earlier, live) = match claimed? {
+            Claim::New => (fresh.order_id, None, Some(live)),
             Claim::Existing(p) => {
                 if p.payload_hash != hash {
                     return Err(ServiceError::KeyReused(format!(
@@ -285,10 +292,14 @@ impl Orders {
                         "order with idempotency key {key:?} is being placed; retry"
                     )));
                 }
-                (id, earlier.filter(|r| r.state == ReservationState::Held))
+                (
+                    id,
+                    earlier.filter(|r| r.state == ReservationState::Held),
+                    None,
+                )
             }
         };
-        match self.run_saga(order_id, &draft, earlier).await {
+        match self.run_saga(order_id, &draft, earlier, live).await {
             Ok(order) => Ok(order),
             Err(Failure::Definite(e)) => {
                 if let Err(forget) = placements::forget(&self.db, &channel, key, order_id).await {
@@ -309,11 +320,13 @@ impl Orders {
         }
     }
 
+    /// `live` is availability read for this order already, if it was.
     async fn run_saga(
         &self,
         order_id: uuid::Uuid,
         draft: &OrderDraft,
         earlier: Option<ReservationView>,
+        live: Option<Result<Vec<planner::Candidate>, PortError>>,
     ) -> Result<OrderRecord, Failure> {
         let member = self
             .resolve_member(draft)
@@ -331,7 +344,14 @@ impl Orders {
             .map_err(Failure::Ambiguous)?;
         let rid = ReservationId::for_order(OrderId::from(order_id));
         let (plan, candidates) = self
-            .hold_stock(OrderId::from(order_id), &rid, draft, &profile, earlier)
+            .hold_stock(
+                OrderId::from(order_id),
+                &rid,
+                draft,
+                &profile,
+                earlier,
+                live,
+            )
             .await?;
         if let (Some(member), points @ 1..) = (member, draft.points_to_redeem())
             && let Err(e) = self
@@ -397,7 +417,8 @@ impl Orders {
         }
     }
 
-    /// Plans and reserves, re-planning on a lost race up to `max_plan_attempts` times.
+    /// Plans and reserves, re-planning on a lost race up to `max_plan_attempts` times. The first
+    /// plan is made on `live` when given; each re-plan reads availability again.
     async fn hold_stock(
         &self,
         order: OrderId,
@@ -405,6 +426,7 @@ impl Orders {
         draft: &OrderDraft,
         profile: &RoutingProfile,
         earlier: Option<ReservationView>,
+        mut live: Option<Result<Vec<planner::Candidate>, PortError>>,
     ) -> Result<(Plan, Vec<planner::Candidate>), Failure> {
         let input = PlanInput::from_draft(draft);
         let skus: Vec<_> = draft.lines().iter().map(|l| l.sku.clone()).collect();
@@ -414,11 +436,14 @@ impl Orders {
         let mut lost: Option<Vec<crate::clients::ShortLine>> = None;
         loop {
             attempt += 1;
-            let candidates = match &earlier {
-                Some(held) => {
+            let candidates = match (&earlier, live.take()) {
+                (Some(held), _) => {
                     candidates::pinned(self.inventory.as_ref(), draft.channel(), &held.held).await
                 }
-                None => candidates::live(self.inventory.as_ref(), draft.channel(), &skus).await,
+                (None, Some(read)) => read,
+                (None, None) => {
+                    candidates::live(self.inventory.as_ref(), draft.channel(), &skus).await
+                }
             }
             .map_err(|e| Failure::Definite(e.into()))?;
             let plan = match planner::plan(&input, &candidates, profile) {
@@ -554,41 +579,48 @@ impl Orders {
                 }
             }
         }
-        if record.unconfirmed != before
-            && let Err(e) = self.save_confirmations(&record, version).await
-        {
-            tracing::warn!(order = %record.id(), error = %e, "could not record confirmations; the sweeper will repeat them");
+        if record.unconfirmed != before {
+            // Off the answer path: the order is placed and its confirmations are made whether or
+            // not their flags are stored, and flags left set (a crash, a failed write) only make
+            // the sweeper repeat confirmations, which are idempotent. Waiting for this write
+            // added a statement's round trip, or the batch before it, to every PlaceOrder.
+            let db = self.db.clone();
+            let flags = Arc::clone(&self.confirmation_flags);
+            let (stored, version) = (record.clone(), version.cloned());
+            tokio::spawn(async move {
+                if let Err(e) = save_confirmations(&db, &flags, &stored, version.as_ref()).await {
+                    tracing::warn!(order = %stored.id(), error = %e, "could not record confirmations; the sweeper will repeat them");
+                }
+            });
         }
         record
     }
+}
 
-    async fn save_confirmations(
-        &self,
-        record: &OrderRecord,
-        version: Option<&RowVersion>,
-    ) -> Result<(), ServiceError> {
-        // Unless a consumer or a job wrote the order since it was stored, the record here is
-        // the stored one with the flags cleared: no lock, no flush wait, and one statement for
-        // all the orders whose flags are written at the same time.
-        if let Some(version) = version
-            && self
-                .confirmation_flags
-                .save_at_version(record, version)
-                .await?
-        {
-            return Ok(());
-        }
-        let txn = self.db.begin().await?;
-        // Lost in a crash, the flags stay set and the sweeper repeats the confirmations.
-        omni_platform::db::skip_flush_wait(&txn).await?;
-        if let Some(mut current) = orders::load_for_update(&txn, record.id().as_uuid()).await? {
-            current.unconfirmed.reservation &= record.unconfirmed.reservation;
-            current.unconfirmed.redemption &= record.unconfirmed.redemption;
-            orders::save(&txn, &current).await?;
-        }
-        txn.commit().await?;
-        Ok(())
+async fn save_confirmations(
+    db: &sea_orm::DatabaseConnection,
+    flags: &ConfirmationFlags,
+    record: &OrderRecord,
+    version: Option<&RowVersion>,
+) -> Result<(), ServiceError> {
+    // Unless a consumer or a job wrote the order since it was stored, the record here is the
+    // stored one with the flags cleared: no lock, no flush wait, and one statement for all the
+    // orders whose flags are written at the same time.
+    if let Some(version) = version
+        && flags.save_at_version(record, version).await?
+    {
+        return Ok(());
     }
+    let txn = db.begin().await?;
+    // Lost in a crash, the flags stay set and the sweeper repeats the confirmations.
+    omni_platform::db::skip_flush_wait(&txn).await?;
+    if let Some(mut current) = orders::load_for_update(&txn, record.id().as_uuid()).await? {
+        current.unconfirmed.reservation &= record.unconfirmed.reservation;
+        current.unconfirmed.redemption &= record.unconfirmed.redemption;
+        orders::save(&txn, &current).await?;
+    }
+    txn.commit().await?;
+    Ok(())
 }
 
 fn new_record(

@@ -224,6 +224,25 @@ impl Harness {
         }
     }
 
+    /// Waits until the stored confirmation flags are `expected` (in any order): PlaceOrder
+    /// answers before it stores them. Fails after 10 s naming what was stored.
+    pub async fn confirmations_become(&self, mut expected: Vec<(String, bool)>) {
+        expected.sort();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let mut stored = self.stored_confirmations().await;
+            stored.sort();
+            if stored == expected {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "stored confirmation flags {stored:?}, expected {expected:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// The stored orders' ids and whether each still owes a confirmation, oldest first.
     pub async fn stored_confirmations(&self) -> Vec<(String, bool)> {
         use sea_orm::{ConnectionTrait, Statement};
