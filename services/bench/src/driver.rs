@@ -1,6 +1,7 @@
 //! Closed-loop load: `concurrency` workers, each issuing its next call as soon as the previous one
 //! answered, first through a warm-up whose figures are thrown away, then through the measured
-//! phase (a fixed duration or a fixed number of calls).
+//! phase (a fixed duration or a fixed number of calls). With a rate, open loop instead: each call
+//! is due at its place in a fixed schedule.
 //!
 //! Closed loop on purpose: the question is "how much can N concurrent clients get through", and
 //! the comparison with a baseline is only fair when both are driven the same way.
@@ -43,8 +44,28 @@ pub struct Call {
     pub warmup: bool,
 }
 
+/// How a paced worker waits for its call's due time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Timer {
+    /// An OS thread releases each call at its due time, to within the kernel's timer slack.
+    /// tokio's timers round a deadline up to the next millisecond: every paced call went out
+    /// 0–1 ms late, and that lateness was counted in the system's latency.
+    Thread,
+    /// tokio's timers, which the driver's paused-clock tests can drive.
+    #[cfg(test)]
+    Tokio,
+}
+
 /// Runs `call` under `plan` and returns the measured phase's figures.
 pub async fn run<F, Fut>(plan: LoadPlan, call: F) -> Summary
+where
+    F: Fn(Call) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Outcome> + Send + 'static,
+{
+    run_with(plan, call, Timer::Thread).await
+}
+
+async fn run_with<F, Fut>(plan: LoadPlan, call: F, timer: Timer) -> Summary
 where
     F: Fn(Call) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Outcome> + Send + 'static,
@@ -59,7 +80,7 @@ where
         // system flat out for a second and left the measured calls queued behind its backlog
         // (relays and consumers still catching up), charging them for load they did not make.
         let start = Instant::now();
-        let pace = rate.map(|r| Pace::new(start, r));
+        let pace = rate.map(|r| Pace::new(start, r, timer));
         phase(
             concurrency,
             &call,
@@ -79,7 +100,7 @@ where
             limit: n,
         },
     };
-    let pace = rate.map(|r| Pace::new(started, r));
+    let pace = rate.map(|r| Pace::new(started, r, timer));
     let recorder = phase(concurrency, &call, &seq, false, budget, pace).await;
     recorder.summary(started.elapsed())
 }
@@ -115,20 +136,87 @@ struct Pace {
     start: Instant,
     interval: Duration,
     next: Arc<AtomicU64>,
+    timer: Timer,
 }
 
 impl Pace {
-    fn new(start: Instant, calls_per_second: f64) -> Self {
+    fn new(start: Instant, calls_per_second: f64, timer: Timer) -> Self {
         Self {
             start,
             interval: Duration::from_secs_f64(1.0 / calls_per_second),
             next: Arc::new(AtomicU64::new(0)),
+            timer,
         }
     }
 
-    fn next_due(&self) -> Instant {
-        let i = self.next.fetch_add(1, Ordering::Relaxed);
+    fn due(&self, i: u64) -> Instant {
         self.start + self.interval.mul_f64(i as f64)
+    }
+
+    fn next_due(&self) -> Instant {
+        self.due(self.next.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// With [`Timer::Thread`], the thread that releases one permit at each due time of this
+    /// phase, until its budget's end or until the ticker is dropped.
+    fn ticker(&self, budget: &Budget) -> Option<Ticker> {
+        if self.timer != Timer::Thread {
+            return None;
+        }
+        let permits = Arc::new(tokio::sync::Semaphore::new(0));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (pace, budget) = (self.clone(), budget.clone());
+        let (released, stopped) = (Arc::clone(&permits), Arc::clone(&stop));
+        let thread = std::thread::spawn(move || {
+            for i in 0.. {
+                let due = pace.due(i);
+                if stopped.load(Ordering::Relaxed) || !budget.admits_due(due) {
+                    return;
+                }
+                // Behind schedule, the calls due meanwhile are released at once: open loop.
+                let wait = due
+                    .into_std()
+                    .saturating_duration_since(std::time::Instant::now());
+                if !wait.is_zero() {
+                    std::thread::sleep(wait);
+                }
+                released.add_permits(1);
+            }
+        });
+        Some(Ticker {
+            permits,
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+struct Ticker {
+    permits: Arc<tokio::sync::Semaphore>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Sleeping at most one interval; a panic in it has nothing to report.
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Waits until `due`, by `ticker`'s permits when there is one.
+async fn wait_until(due: Instant, ticker: Option<&tokio::sync::Semaphore>) {
+    if let Some(permits) = ticker
+        && let Ok(permit) = permits.acquire().await
+    {
+        permit.forget();
+    }
+    // A permit handed to an earlier worker's due time may come before this one's.
+    if Instant::now() < due {
+        tokio::time::sleep_until(due).await;
     }
 }
 
@@ -144,12 +232,15 @@ where
     F: Fn(Call) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Outcome> + Send + 'static,
 {
+    let ticker = pace.as_ref().and_then(|p| p.ticker(&budget));
+    let permits = ticker.as_ref().map(|t| Arc::clone(&t.permits));
     let workers: Vec<_> = (0..concurrency)
         .map(|worker| {
             let call = Arc::clone(call);
             let seq = Arc::clone(seq);
             let budget = budget.clone();
             let pace = pace.clone();
+            let permits = permits.clone();
             tokio::spawn(async move {
                 let mut recorder = Recorder::new();
                 while budget.take() {
@@ -164,7 +255,7 @@ where
                             if !budget.admits_due(due) {
                                 break;
                             }
-                            tokio::time::sleep_until(due).await;
+                            wait_until(due, permits.as_deref()).await;
                             due
                         }
                         None => Instant::now(),
@@ -184,6 +275,7 @@ where
             Err(_) => total.record(Duration::ZERO, Outcome::Failed("panic".into())),
         }
     }
+    drop(ticker);
     total
 }
 
@@ -259,15 +351,19 @@ mod tests {
             stop: Stop::Requests(10),
             rate: Some(50.0),
         };
-        let s = run(plan, move |c| {
-            if c.warmup {
-                counter.fetch_add(1, Ordering::Relaxed);
-            }
-            async {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-                Outcome::Accepted
-            }
-        })
+        let s = run_with(
+            plan,
+            move |c| {
+                if c.warmup {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
+                async {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    Outcome::Accepted
+                }
+            },
+            Timer::Tokio,
+        )
         .await;
         // 50 calls due in the warm-up second (at 0, 20, … 980 ms), not as many as 8 workers
         // could make closed loop (8,000).
@@ -303,10 +399,14 @@ mod tests {
             stop: Stop::Requests(20),
             rate: Some(100.0),
         };
-        let s = run(plan, |_| async {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            Outcome::Accepted
-        })
+        let s = run_with(
+            plan,
+            |_| async {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                Outcome::Accepted
+            },
+            Timer::Tokio,
+        )
         .await;
         assert_eq!(s.requests, 20);
         assert!(s.max >= Duration::from_millis(500), "{:?}", s.max);
@@ -315,15 +415,52 @@ mod tests {
             concurrency: 8,
             ..plan
         };
-        let s = run(relaxed, |_| async {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            Outcome::Accepted
-        })
+        let s = run_with(
+            relaxed,
+            |_| async {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                Outcome::Accepted
+            },
+            Timer::Tokio,
+        )
         .await;
         assert!(
             about(s.max, Duration::from_millis(50)),
             "enough workers, no queueing: {:?}",
             s.max
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_thread_paced_run_sends_each_call_when_due_and_never_before() {
+        // Real time: 200 calls at 2,000/s over 8 workers. Each call records how long after the
+        // phase's start it was sent; the k-th call sent cannot leave before k × 0.5 ms.
+        let started = Arc::new(Mutex::new(None::<Instant>));
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let (start, log) = (Arc::clone(&started), Arc::clone(&sent));
+        *start.lock().unwrap() = Some(Instant::now());
+        let plan = LoadPlan {
+            concurrency: 8,
+            warmup: Duration::ZERO,
+            stop: Stop::Requests(200),
+            rate: Some(2_000.0),
+        };
+        let s = run(plan, move |_| {
+            log.lock().unwrap().push(Instant::now());
+            async { Outcome::Accepted }
+        })
+        .await;
+        assert_eq!(s.requests, 200);
+        let mut times = sent.lock().unwrap().clone();
+        times.sort();
+        let origin = started.lock().unwrap().unwrap();
+        for (k, at) in times.iter().enumerate() {
+            let due = Duration::from_micros(500) * k as u32;
+            assert!(
+                at.duration_since(origin) >= due,
+                "call {k} sent {:?} after the start, due at {due:?}",
+                at.duration_since(origin)
+            );
+        }
     }
 }

@@ -82,7 +82,9 @@ pub fn markdown(rows: &[Row], verdicts: &[Verdict], ctx: &Context<'_>) -> String
          servers or order-routing replicas would be), in a closed loop (each sends its next call \
          when the previous answered), after a warm-up whose figures are discarded. Rows marked `@ ½ peak` are open \
          loop at half the best closed-loop rate of that scenario (their warm-up too runs at that \
-         rate), with latency counted from when a call was due (no coordinated omission).\n\
+         rate), each call released at its due time by a thread of the harness (tokio's timers \
+         round up to the next millisecond), with latency counted from when it was due (no \
+         coordinated omission).\n\
          - Latency percentiles from an HDR histogram (3 significant figures). *Refused* is the \
          system's correct \"no\" (sold out: FAILED_PRECONDITION); anything else is an error, \
          counted by gRPC code.\n\
