@@ -674,7 +674,6 @@ mod tests {
         assert_eq!(empty, GetAvailabilityResponse::default());
     }
 
-    /// Layout GRID's columns read straight off a grid: what `PackedGrid` must encode.
     #[test]
     fn a_pushed_varint_is_prosts_varint() {
         let values = (0..70).flat_map(|shift| {
@@ -689,6 +688,7 @@ mod tests {
         }
     }
 
+    /// Layout GRID's columns read straight off a grid: what `PackedGrid` must encode.
     fn columns_of(grid: LevelGrid) -> AvailabilityGrid {
         let column = |field: fn(&Counters) -> i64| grid.counters.iter().map(field).collect();
         AvailabilityGrid {

@@ -389,6 +389,11 @@ mod tests {
         assert!(about(s.p50, Duration::from_millis(100)), "{:?}", s.p50);
     }
 
+    async fn answer_in_50ms(_: Call) -> Outcome {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        Outcome::Accepted
+    }
+
     #[tokio::test(start_paused = true)]
     async fn an_open_loop_run_keeps_its_rate_and_charges_queueing_to_latency() {
         // 100 calls/s for 1 s, but the server takes 50 ms and only one worker can wait on it:
@@ -399,15 +404,7 @@ mod tests {
             stop: Stop::Requests(20),
             rate: Some(100.0),
         };
-        let s = run_with(
-            plan,
-            |_| async {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                Outcome::Accepted
-            },
-            Timer::Tokio,
-        )
-        .await;
+        let s = run_with(plan, answer_in_50ms, Timer::Tokio).await;
         assert_eq!(s.requests, 20);
         assert!(s.max >= Duration::from_millis(500), "{:?}", s.max);
 
@@ -415,15 +412,7 @@ mod tests {
             concurrency: 8,
             ..plan
         };
-        let s = run_with(
-            relaxed,
-            |_| async {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                Outcome::Accepted
-            },
-            Timer::Tokio,
-        )
-        .await;
+        let s = run_with(relaxed, answer_in_50ms, Timer::Tokio).await;
         assert!(
             about(s.max, Duration::from_millis(50)),
             "enough workers, no queueing: {:?}",

@@ -92,8 +92,8 @@ impl Row {
         last.max(location as usize) - first + 1 - self.slots.len()
     }
 
-    /// Sets the entry of `location`; true if it was absent.
-    fn set(&mut self, location: u32, entry: Entry) -> bool {
+    /// Sets the entry of `location`.
+    fn set(&mut self, location: u32, entry: Entry) {
         if self.slots.is_empty() {
             self.base = location;
         } else if location < self.base {
@@ -105,9 +105,9 @@ impl Row {
         if index >= self.slots.len() {
             self.slots.resize(index + 1, None);
         }
-        let was_absent = self.slots[index].replace(entry).is_none();
-        self.filled += usize::from(was_absent);
-        was_absent
+        if self.slots[index].replace(entry).is_none() {
+            self.filled += 1;
+        }
     }
 
     fn remove(&mut self, location: u32) -> bool {

@@ -265,8 +265,9 @@ impl Inventory {
                     return (*day, text.clone());
                 }
                 let day = local_date(l.time_zone, now);
-                zones.push((l.time_zone, day, day.to_string()));
-                (day, day.to_string())
+                let text = day.to_string();
+                zones.push((l.time_zone, day, text.clone()));
+                (day, text)
             })
             .collect();
         let counted: Vec<(LocationId, CapacityDay)> = locations
