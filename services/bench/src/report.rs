@@ -106,7 +106,9 @@ pub fn markdown(rows: &[Row], verdicts: &[Verdict], ctx: &Context<'_>) -> String
         out,
         "- Each measurement starts once the machine's CPUs were busy less than {:.0} % over {} ms \
          (at most {} s of waiting), so what one scenario leaves running (relays, expiring holds, \
-         vacuum) is not charged to the next: this run waited {:.1} s in all.\n",
+         vacuum) is not charged to the next; a baseline waits so after the system's run beside \
+         it, and a flash sale (a few hundred milliseconds) after its own warm-up too. This run \
+         waited {:.1} s in all.\n",
         crate::settle::QUIET_SHARE * 100.0,
         crate::settle::WINDOW.as_millis(),
         crate::settle::MAX_WAIT.as_secs(),

@@ -360,6 +360,7 @@ pub async fn run(cfg: &RunConfig) -> Result<RunResult, RunError> {
     for service in [running.orders, running.member, running.inventory] {
         service.stop().await;
     }
+    extra.settled += rows.iter().map(|r| r.settled).sum::<Duration>();
     Ok(RunResult {
         rows,
         extra,

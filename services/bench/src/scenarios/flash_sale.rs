@@ -12,7 +12,7 @@ use omni_proto::orders::v1 as ord;
 use tonic::Code;
 
 use super::{Baseline, Row, Settings, Targets, grpc_outcome};
-use crate::driver::{LoadPlan, Stop, run};
+use crate::driver::{LoadPlan, Stop, run_settling};
 use crate::seed::{self, SeedError, Site};
 use crate::stats::{Outcome, Summary};
 
@@ -82,7 +82,9 @@ pub async fn reserve(t: &Targets, s: &Settings, concurrency: usize) -> Result<Ro
     let measured = sku.clone();
     let sell_out = SellOut::default();
     let tracked = sell_out.clone();
-    let system = run(plan, move |c| {
+    // Each run settles after its warm-up, and before it: the sale measured is a few hundred
+    // milliseconds, and the warm-up's accepted holds (or the run before) would fill it.
+    let (system, mut settled) = run_settling(plan, move |c| {
         let mut client = fleet.for_worker(c.worker);
         let sku = if c.warmup {
             WARM_SKU.to_owned()
@@ -118,8 +120,9 @@ pub async fn reserve(t: &Targets, s: &Settings, concurrency: usize) -> Result<Ro
         .stock(&script_sku, LOCATION, i64::from(k))
         .await
         .map_err(|e| redis_seed(&e))?;
+    settled += crate::settle::settle().await;
     let script = t.script.clone();
-    let raw = run(plan, move |c| {
+    let (raw, waited) = run_settling(plan, move |c| {
         let script = script.clone();
         let sku = if c.warmup {
             WARM_SKU.to_owned()
@@ -133,14 +136,16 @@ pub async fn reserve(t: &Targets, s: &Settings, concurrency: usize) -> Result<Ro
         }
     })
     .await;
+    settled += waited;
 
     let pg_sku = format!("{sku}-PG");
     t.pg_hot
         .stock(&pg_sku, LOCATION, i64::from(k))
         .await
         .map_err(|e| pg_seed(&e))?;
+    settled += crate::settle::settle().await;
     let pg = t.pg_hot.clone();
-    let pg_only = run(plan, move |c| {
+    let (pg_only, waited) = run_settling(plan, move |c| {
         let pg = pg.clone();
         let sku = if c.warmup {
             WARM_SKU.to_owned()
@@ -150,6 +155,7 @@ pub async fn reserve(t: &Targets, s: &Settings, concurrency: usize) -> Result<Ro
         async move { pg.reserve(&sku, LOCATION, 1).await }
     })
     .await;
+    settled += waited;
 
     let phases = sell_out.phases(&system);
     let mut row = Row::new("flash-sale Reserve", concurrency, system);
@@ -169,6 +175,7 @@ pub async fn reserve(t: &Targets, s: &Settings, concurrency: usize) -> Result<Ro
             summary: pg_only,
         },
     ];
+    row.settled = settled;
     Ok(row)
 }
 
@@ -191,7 +198,7 @@ pub async fn place_order(t: &Targets, s: &Settings, concurrency: usize) -> Resul
         rate: None,
     };
     let fleet = t.orders_fleet.clone();
-    let system = run(plan, move |c| {
+    let (system, settled) = run_settling(plan, move |c| {
         let mut client = fleet.for_worker(c.worker);
         let sku = if c.warmup {
             WARM_SKU.to_owned()
@@ -212,6 +219,7 @@ pub async fn place_order(t: &Targets, s: &Settings, concurrency: usize) -> Resul
     .await;
     let mut row = Row::new("flash-sale PlaceOrder", concurrency, system);
     row.note = exactly(&row.system, k);
+    row.settled = settled;
     Ok(row)
 }
 

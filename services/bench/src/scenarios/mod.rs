@@ -80,6 +80,8 @@ pub struct Row {
     pub baselines: Vec<Baseline>,
     /// What else the row proves (e.g. "accepted exactly K = 500").
     pub note: String,
+    /// How long its runs waited for the machine to settle, beyond the wait before the row.
+    pub settled: std::time::Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -97,6 +99,7 @@ impl Row {
             system,
             baselines: Vec::new(),
             note: String::new(),
+            settled: std::time::Duration::ZERO,
         }
     }
 }
