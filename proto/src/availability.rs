@@ -12,6 +12,7 @@
 //! and is empty in a decoded one.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use prost::bytes::{Buf, BufMut};
 use prost::encoding::{
@@ -46,6 +47,120 @@ pub struct GetAvailabilityResponse {
     /// Layout GRID being sent, encoded as `grid` (when `grid` is not set); never filled by
     /// decoding.
     pub packed_grid: Option<PackedGrid>,
+    /// Further rows of `capacities`, encoded after them; never filled by decoding.
+    pub capacity_rows: Option<CapacityRows>,
+}
+
+/// `capacities` being sent without a copy of each location id and date per row: the ids are
+/// the grid's, a date is shared by the locations of one time zone. As generated structs, 200
+/// rows were 400 strings to allocate, encode and free in every availability answer.
+#[derive(Clone, PartialEq, Debug)]
+pub struct CapacityRows {
+    location_ids: Arc<[String]>,
+    rows: Vec<CapacityRow>,
+}
+
+/// One location's `LocationCapacity` but its id.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct CapacityRow {
+    pub daily_capacity: u32,
+    pub used_today: u32,
+    pub capacity_left_today: u32,
+    pub unlimited: bool,
+    pub local_date: Arc<str>,
+}
+
+/// Capacity rows that do not name one location each.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{rows} capacity rows for {locations} locations")]
+pub struct CapacityShapeError {
+    pub rows: usize,
+    pub locations: usize,
+}
+
+// LocationCapacity's field numbers (inventory.proto).
+const CAPACITY_LOCATION_TAG: u32 = 1;
+const DAILY_CAPACITY_TAG: u32 = 2;
+const USED_TODAY_TAG: u32 = 3;
+const CAPACITY_LEFT_TAG: u32 = 4;
+const UNLIMITED_TAG: u32 = 5;
+const LOCAL_DATE_TAG: u32 = 6;
+
+impl CapacityRows {
+    /// `rows[i]` is of `location_ids[i]`.
+    pub fn new(
+        location_ids: Arc<[String]>,
+        rows: Vec<CapacityRow>,
+    ) -> Result<Self, CapacityShapeError> {
+        if rows.len() != location_ids.len() {
+            return Err(CapacityShapeError {
+                rows: rows.len(),
+                locations: location_ids.len(),
+            });
+        }
+        Ok(Self { location_ids, rows })
+    }
+
+    /// The rows as the generated message holds them.
+    pub fn to_messages(&self) -> impl Iterator<Item = LocationCapacity> + '_ {
+        self.location_ids
+            .iter()
+            .zip(&self.rows)
+            .map(|(id, row)| LocationCapacity {
+                location_id: id.clone(),
+                daily_capacity: row.daily_capacity,
+                used_today: row.used_today,
+                capacity_left_today: row.capacity_left_today,
+                unlimited: row.unlimited,
+                local_date: row.local_date.to_string(),
+            })
+    }
+
+    fn numbers(row: &CapacityRow) -> [(u32, u64); 4] {
+        [
+            (DAILY_CAPACITY_TAG, u64::from(row.daily_capacity)),
+            (USED_TODAY_TAG, u64::from(row.used_today)),
+            (CAPACITY_LEFT_TAG, u64::from(row.capacity_left_today)),
+            (UNLIMITED_TAG, u64::from(row.unlimited)),
+        ]
+    }
+
+    fn row_len(id: &str, row: &CapacityRow) -> usize {
+        let numbers: usize = Self::numbers(row)
+            .iter()
+            .filter(|(_, value)| *value != 0)
+            .map(|(tag, value)| key_len(*tag) + encoded_len_varint(*value))
+            .sum();
+        string_field_len(CAPACITY_LOCATION_TAG, id)
+            + numbers
+            + string_field_len(LOCAL_DATE_TAG, &row.local_date)
+    }
+
+    fn encoded_len(&self) -> usize {
+        self.location_ids
+            .iter()
+            .zip(&self.rows)
+            .map(|(id, row)| {
+                let len = Self::row_len(id, row);
+                key_len(CAPACITIES_TAG) + encoded_len_varint(len as u64) + len
+            })
+            .sum()
+    }
+
+    fn encode(&self, buf: &mut impl BufMut) {
+        for (id, row) in self.location_ids.iter().zip(&self.rows) {
+            encode_key(CAPACITIES_TAG, WireType::LengthDelimited, buf);
+            encode_varint(Self::row_len(id, row) as u64, buf);
+            encode_string_field(CAPACITY_LOCATION_TAG, id, buf);
+            for (tag, value) in Self::numbers(row) {
+                if value != 0 {
+                    encode_key(tag, WireType::Varint, buf);
+                    encode_varint(value, buf);
+                }
+            }
+            encode_string_field(LOCAL_DATE_TAG, &row.local_date, buf);
+        }
+    }
 }
 
 /// Layout GRID built for sending: the ids once, each counter column varint-encoded as it is
@@ -54,7 +169,7 @@ pub struct GetAvailabilityResponse {
 #[derive(Clone, PartialEq, Default, Debug)]
 pub struct PackedGrid {
     skus: Vec<String>,
-    location_ids: Vec<String>,
+    location_ids: Arc<[String]>,
     /// on_hand, reserved, safety_stock, available: fields 3 to 6, packed.
     columns: [Vec<u8>; 4],
 }
@@ -90,10 +205,13 @@ fn push_varint(mut value: u64, column: &mut Vec<u8>) {
 
 impl PackedGrid {
     fn body_len(&self) -> usize {
-        let ids: usize = [(SKU_TAG, &self.skus), (LOCATION_ID_TAG, &self.location_ids)]
-            .into_iter()
-            .map(|(tag, ids)| prost::encoding::string::encoded_len_repeated(tag, ids))
-            .sum();
+        let ids: usize = [
+            (SKU_TAG, self.skus.as_slice()),
+            (LOCATION_ID_TAG, &self.location_ids[..]),
+        ]
+        .into_iter()
+        .map(|(tag, ids)| prost::encoding::string::encoded_len_repeated(tag, ids))
+        .sum();
         let columns: usize = COUNTER_TAGS
             .iter()
             .zip(&self.columns)
@@ -140,7 +258,8 @@ impl PackedGrid {
 #[derive(Clone, PartialEq, Default, Debug)]
 pub struct LevelGrid {
     skus: Vec<String>,
-    location_ids: Vec<String>,
+    /// Shared with the answer's [`CapacityRows`], which name the same locations.
+    location_ids: Arc<[String]>,
     /// `skus.len() × location_ids.len()` counters, the first SKU's at every location first.
     counters: Vec<Counters>,
 }
@@ -204,9 +323,10 @@ fn encode_string_field(tag: u32, value: &str, buf: &mut impl BufMut) {
 impl LevelGrid {
     pub fn new(
         skus: Vec<String>,
-        location_ids: Vec<String>,
+        location_ids: impl Into<Arc<[String]>>,
         counters: Vec<Counters>,
     ) -> Result<Self, GridShapeError> {
+        let location_ids = location_ids.into();
         let expected = skus.len() * location_ids.len();
         if counters.len() != expected {
             return Err(GridShapeError {
@@ -225,6 +345,11 @@ impl LevelGrid {
 
     pub fn len(&self) -> usize {
         self.counters.len()
+    }
+
+    /// The locations of the grid's columns, to share with the answer's capacities.
+    pub fn location_ids(&self) -> &Arc<[String]> {
+        &self.location_ids
     }
 
     pub fn is_empty(&self) -> bool {
@@ -365,6 +490,9 @@ impl prost::Message for GetAvailabilityResponse {
         message::encode_repeated(LEVELS_TAG, &self.levels, buf);
         self.level_grid.encode(buf);
         message::encode_repeated(CAPACITIES_TAG, &self.capacities, buf);
+        if let Some(rows) = &self.capacity_rows {
+            rows.encode(buf);
+        }
         if let Some(grid) = &self.grid {
             message::encode(GRID_TAG, grid, buf);
         } else if let Some(packed) = &self.packed_grid {
@@ -396,6 +524,10 @@ impl prost::Message for GetAvailabilityResponse {
         message::encoded_len_repeated(LEVELS_TAG, &self.levels)
             + self.level_grid.encoded_len()
             + message::encoded_len_repeated(CAPACITIES_TAG, &self.capacities)
+            + self
+                .capacity_rows
+                .as_ref()
+                .map_or(0, CapacityRows::encoded_len)
             + match (&self.grid, &self.packed_grid) {
                 (Some(grid), _) => message::encoded_len(GRID_TAG, grid),
                 (None, Some(packed)) => packed.encoded_len(),
@@ -490,7 +622,11 @@ fn read_packed(packed: &[u8], column: &mut Vec<i64>) -> bool {
 impl serde::Serialize for GetAvailabilityResponse {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let has_levels = !self.levels.is_empty() || !self.level_grid.is_empty();
-        let has_capacities = !self.capacities.is_empty();
+        let has_capacities = !self.capacities.is_empty()
+            || self
+                .capacity_rows
+                .as_ref()
+                .is_some_and(|rows| !rows.rows.is_empty());
         let grid = self.wire_grid().map_err(serde::ser::Error::custom)?;
         let mut s = serializer.serialize_struct(
             "omni.inventory.v1.GetAvailabilityResponse",
@@ -506,7 +642,17 @@ impl serde::Serialize for GetAvailabilityResponse {
             s.serialize_field("levels", &rows)?;
         }
         if has_capacities {
-            s.serialize_field("capacities", &self.capacities)?;
+            let rows: Vec<LocationCapacity> = self
+                .capacities
+                .iter()
+                .cloned()
+                .chain(
+                    self.capacity_rows
+                        .iter()
+                        .flat_map(CapacityRows::to_messages),
+                )
+                .collect();
+            s.serialize_field("capacities", &rows)?;
         }
         if let Some(grid) = &grid {
             s.serialize_field("grid", grid.as_ref())?;
@@ -533,6 +679,7 @@ impl<'de> serde::Deserialize<'de> for GetAvailabilityResponse {
             grid: json.grid,
             level_grid: LevelGrid::default(),
             packed_grid: None,
+            capacity_rows: None,
         })
     }
 }
@@ -580,6 +727,62 @@ mod tests {
             unlimited: false,
             local_date: "2026-12-07".to_owned(),
         }
+    }
+
+    #[test]
+    fn capacity_rows_encode_exactly_as_the_generated_messages_would() {
+        let ids: Arc<[String]> = vec!["wh-1".to_owned(), "store-longer-id".to_owned()].into();
+        let date: Arc<str> = "2026-12-07".into();
+        let rows = CapacityRows::new(
+            Arc::clone(&ids),
+            vec![
+                CapacityRow {
+                    daily_capacity: 10,
+                    used_today: 3,
+                    capacity_left_today: 7,
+                    unlimited: false,
+                    local_date: Arc::clone(&date),
+                },
+                // Zeros and false are left out, as proto3 leaves them out.
+                CapacityRow {
+                    daily_capacity: 0,
+                    used_today: 0,
+                    capacity_left_today: 0,
+                    unlimited: true,
+                    local_date: date,
+                },
+            ],
+        )
+        .unwrap();
+        let generated = GetAvailabilityResponse {
+            capacities: rows.to_messages().collect(),
+            ..Default::default()
+        };
+        assert_eq!(generated.capacities[0], capacity());
+        let built = GetAvailabilityResponse {
+            capacity_rows: Some(rows),
+            ..Default::default()
+        };
+        assert_eq!(built.encoded_len(), generated.encoded_len());
+        assert_eq!(built.encode_to_vec(), generated.encode_to_vec());
+        let decoded = GetAvailabilityResponse::decode(built.encode_to_vec().as_slice()).unwrap();
+        assert_eq!(decoded.capacities, generated.capacities);
+        assert_eq!(
+            serde_json::to_value(&built).unwrap(),
+            serde_json::to_value(&generated).unwrap()
+        );
+    }
+
+    #[test]
+    fn capacity_rows_must_name_one_location_each() {
+        let ids: Arc<[String]> = vec!["wh-1".to_owned()].into();
+        assert_eq!(
+            CapacityRows::new(ids, Vec::new()),
+            Err(CapacityShapeError {
+                rows: 0,
+                locations: 1
+            })
+        );
     }
 
     #[test]
@@ -697,7 +900,7 @@ mod tests {
             safety_stock: column(|c| c.safety_stock),
             available: column(|c| c.available),
             skus: grid.skus.clone(),
-            location_ids: grid.location_ids.clone(),
+            location_ids: grid.location_ids.to_vec(),
         }
     }
 

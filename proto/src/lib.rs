@@ -32,7 +32,8 @@ pub mod omni {
             tonic::include_proto!("omni.inventory.v1");
             include!(concat!(env!("OUT_DIR"), "/omni.inventory.v1.serde.rs"));
             pub use crate::availability::{
-                Counters, GetAvailabilityResponse, GridShapeError, LevelGrid, PackedGrid,
+                CapacityRow, CapacityRows, CapacityShapeError, Counters, GetAvailabilityResponse,
+                GridShapeError, LevelGrid, PackedGrid,
             };
         }
     }

@@ -1,5 +1,7 @@
 //! proto ↔ domain. Past these functions, values are valid by construction.
 
+use std::sync::Arc;
+
 use omni_platform::grpc::{ApiError, FieldViolation};
 use omni_proto::inventory::v1 as pb;
 use omni_proto::pbjson_types;
@@ -234,8 +236,19 @@ pub fn level(sku: &Sku, location: &LocationId, level: &StockLevel) -> pb::StockL
 
 /// An availability answer's levels as the grid they are: each SKU and location named once,
 /// not once per row (thousands of strings per answer otherwise).
+/// The answer's grid and capacities, which name each location once between them.
+pub fn availability_answer(
+    reply: AvailabilityReply,
+) -> Result<(pb::LevelGrid, pb::CapacityRows), String> {
+    let rows = reply.capacities.iter().map(capacity_row).collect();
+    let grid = level_grid(reply).map_err(|e| e.to_string())?;
+    let capacities =
+        pb::CapacityRows::new(Arc::clone(grid.location_ids()), rows).map_err(|e| e.to_string())?;
+    Ok((grid, capacities))
+}
+
 pub fn level_grid(reply: AvailabilityReply) -> Result<pb::LevelGrid, pb::GridShapeError> {
-    let locations = reply
+    let locations: Vec<String> = reply
         .capacities
         .iter()
         .map(|c| c.location.id.as_str().to_owned())
@@ -255,14 +268,25 @@ pub fn level_grid(reply: AvailabilityReply) -> Result<pb::LevelGrid, pb::GridSha
 }
 
 pub fn capacity(c: &LocationAvailability) -> pb::LocationCapacity {
-    let limit = c.location.daily_capacity;
+    let row = capacity_row(c);
     pb::LocationCapacity {
         location_id: c.location.id.as_str().to_owned(),
+        daily_capacity: row.daily_capacity,
+        used_today: row.used_today,
+        capacity_left_today: row.capacity_left_today,
+        unlimited: row.unlimited,
+        local_date: c.local_date.to_string(),
+    }
+}
+
+fn capacity_row(c: &LocationAvailability) -> pb::CapacityRow {
+    let limit = c.location.daily_capacity;
+    pb::CapacityRow {
         daily_capacity: limit.unwrap_or(0),
         used_today: c.used_today,
         capacity_left_today: limit.map_or(0, |l| l.saturating_sub(c.used_today)),
         unlimited: limit.is_none(),
-        local_date: c.local_date.clone(),
+        local_date: Arc::clone(&c.local_date),
     }
 }
 

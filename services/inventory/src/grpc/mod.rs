@@ -375,17 +375,16 @@ impl InventoryService for InventoryApi {
         let query = availability_query(&r.skus, &r.location_ids, r.channel_id.as_deref())?;
         let layout = r.layout();
         let reply = self.inventory.availability(&query).await.map_err(api)?;
-        let capacities = reply.capacities.iter().map(cv::capacity).collect();
-        let level_grid = cv::level_grid(reply).map_err(|e| Status::internal(e.to_string()))?;
+        let (level_grid, capacities) = cv::availability_answer(reply).map_err(Status::internal)?;
         Ok(Response::new(match layout {
             pb::AvailabilityLayout::Grid => pb::GetAvailabilityResponse {
-                capacities,
+                capacity_rows: Some(capacities),
                 packed_grid: Some(level_grid.into()),
                 ..Default::default()
             },
             pb::AvailabilityLayout::Rows | pb::AvailabilityLayout::Unspecified => {
                 pb::GetAvailabilityResponse {
-                    capacities,
+                    capacity_rows: Some(capacities),
                     level_grid,
                     ..Default::default()
                 }

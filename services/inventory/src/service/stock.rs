@@ -33,7 +33,8 @@ pub struct AvailabilityQuery {
 pub struct LocationAvailability {
     pub location: Arc<Location>,
     pub used_today: u32,
-    pub local_date: String,
+    /// Shared by the locations of one time zone.
+    pub local_date: Arc<str>,
 }
 
 #[derive(Debug, Clone)]
@@ -257,16 +258,16 @@ impl Inventory {
         let now = self.now();
         // A catalogue spans a handful of time zones: each one's date is worked out and written
         // once per call, not once per location (formatting 200 dates was 3 % of the call).
-        let mut zones: Vec<(chrono_tz::Tz, CapacityDay, String)> = Vec::new();
-        let days: Vec<(CapacityDay, String)> = locations
+        let mut zones: Vec<(chrono_tz::Tz, CapacityDay, Arc<str>)> = Vec::new();
+        let days: Vec<(CapacityDay, Arc<str>)> = locations
             .iter()
             .map(|l| {
                 if let Some((_, day, text)) = zones.iter().find(|(z, ..)| *z == l.time_zone) {
-                    return (*day, text.clone());
+                    return (*day, Arc::clone(text));
                 }
                 let day = local_date(l.time_zone, now);
-                let text = day.to_string();
-                zones.push((l.time_zone, day, text.clone()));
+                let text: Arc<str> = day.to_string().into();
+                zones.push((l.time_zone, day, Arc::clone(&text)));
                 (day, text)
             })
             .collect();
