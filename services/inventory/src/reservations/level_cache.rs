@@ -386,13 +386,13 @@ impl LevelCache {
     pub fn lookup_grid(
         &self,
         skus: &[Sku],
-        locations: &[LocationId],
+        locations: &[&LocationId],
     ) -> (Vec<Option<StockLevel>>, ReadTicket) {
         let cells = skus.len() * locations.len();
         if !self.is_live() {
             return (vec![None; cells], ReadTicket(None));
         }
-        let numbers = self.numbers(locations.iter(), false);
+        let numbers = self.numbers(locations.iter().copied(), false);
         let shards = self.read_all();
         let generations: [u64; SHARDS] = std::array::from_fn(|s| shards[s].generation);
         let mut found = Vec::with_capacity(cells);
@@ -639,6 +639,7 @@ mod tests {
             .iter()
             .flat_map(|s| locations.iter().map(|l| (s.clone(), l.clone())))
             .collect();
+        let locations: Vec<&LocationId> = locations.iter().collect();
         let (dark, _) = cache.lookup_grid(&skus, &locations);
         assert_eq!(dark, vec![None; 24]);
         let (_, ticket) = cache.lookup_grid(&skus, &locations);
@@ -680,7 +681,7 @@ mod tests {
             fill_all(&cache, &[key("SKU-A", location)], |_| on_hand);
         }
         let skus = [Sku::parse("SKU-A".to_owned()).unwrap()];
-        let locations: Vec<_> = numbered.iter().map(|(_, l)| l.clone()).collect();
+        let locations: Vec<_> = numbered.iter().map(|(_, l)| l).collect();
         let (row, _) = cache.lookup_grid(&skus, &locations);
         assert_eq!(
             row,

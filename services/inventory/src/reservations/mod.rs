@@ -284,11 +284,11 @@ pub trait ReservationGate: Send + Sync {
     async fn levels_grid(
         &self,
         skus: &[Sku],
-        locations: &[LocationId],
+        locations: &[&LocationId],
     ) -> Result<Vec<StockLevel>, GateError> {
         let keys: Vec<(Sku, LocationId)> = skus
             .iter()
-            .flat_map(|sku| locations.iter().map(|l| (sku.clone(), l.clone())))
+            .flat_map(|sku| locations.iter().map(|l| (sku.clone(), (*l).clone())))
             .collect();
         self.levels(&keys).await
     }

@@ -1120,11 +1120,16 @@ impl ReservationGate for RedisGate {
     async fn levels_grid(
         &self,
         skus: &[Sku],
-        locations: &[LocationId],
+        locations: &[&LocationId],
     ) -> Result<Vec<StockLevel>, GateError> {
         let (found, ticket) = self.cache.lookup_grid(skus, locations);
         let width = locations.len();
-        let missing = |i: usize| (skus[i / width].clone(), locations[i % width].clone());
+        let missing = |i: usize| {
+            (
+                skus[i / width].clone(),
+                LocationId::clone(locations[i % width]),
+            )
+        };
         self.complete_from_redis(found, &ticket, missing).await
     }
 

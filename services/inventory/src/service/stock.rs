@@ -254,7 +254,7 @@ impl Inventory {
             .into_iter()
             .cloned()
             .collect();
-        let ids: Vec<LocationId> = locations.iter().map(|l| l.id.clone()).collect();
+        let ids: Vec<&LocationId> = locations.iter().map(|l| &l.id).collect();
         let now = self.now();
         // A catalogue spans a handful of time zones: each one's date is worked out and written
         // once per call, not once per location (formatting 200 dates was 3 % of the call).
