@@ -234,8 +234,6 @@ pub fn level(sku: &Sku, location: &LocationId, level: &StockLevel) -> pb::StockL
     }
 }
 
-/// An availability answer's levels as the grid they are: each SKU and location named once,
-/// not once per row (thousands of strings per answer otherwise).
 /// The answer's grid and capacities, which name each location once between them.
 pub fn availability_answer(
     reply: AvailabilityReply,
@@ -247,7 +245,9 @@ pub fn availability_answer(
     Ok((grid, capacities))
 }
 
-pub fn level_grid(reply: AvailabilityReply) -> Result<pb::LevelGrid, pb::GridShapeError> {
+/// An availability answer's levels as the grid they are: each SKU and location named once,
+/// not once per row (thousands of strings per answer otherwise).
+fn level_grid(reply: AvailabilityReply) -> Result<pb::LevelGrid, pb::GridShapeError> {
     let locations: Vec<String> = reply
         .capacities
         .iter()
